@@ -1,0 +1,105 @@
+//! The messages exchanged over frames, encoded with postcard.
+//!
+//! Order on a fresh worker: host sends the plugin's descriptor ([`super::fd`]), then
+//! [`ToWorker::Load`]; the worker answers [`FromWorker::Confined`] (sent before any plugin
+//! code runs, so it is trustworthy) and then [`FromWorker::Ready`] or
+//! [`FromWorker::LoadFailed`]. Then any number of [`ToWorker::Call`] / [`FromWorker::Result`]
+//! pairs, and finally [`ToWorker::Shutdown`].
+
+use plugin_manifest::Limits;
+use serde::{Deserialize, Serialize};
+
+/// Host to worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Confine yourself, then load the plugin from the descriptor just passed.
+    Load(LoadRequest),
+    /// Call one entry point.
+    Call {
+        /// Matches the answer to the request.
+        id: u64,
+        /// The hook to call.
+        hook: String,
+        /// The encoded input.
+        input: Vec<u8>,
+    },
+    /// Exit cleanly.
+    Shutdown,
+}
+
+/// What the worker needs to confine itself and load the plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadRequest {
+    /// The effective limits.
+    pub limits: Limits,
+    /// `RLIMIT_AS` to set. Equal to the memory limit unless a cgroup enforces memory, in which
+    /// case it is a looser backstop against address-space blowup.
+    pub address_space_bytes: u64,
+    /// The entry points to resolve before answering `Ready`.
+    pub hooks: Vec<String>,
+    /// SDK ABI versions the host accepts, inclusive.
+    pub abi_versions: (u32, u32),
+}
+
+/// Worker to host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// Confinement is in place; sent before the plugin is loaded.
+    Confined {
+        /// The layers applied.
+        layers: Vec<String>,
+    },
+    /// The plugin is loaded and its entry points resolved.
+    Ready,
+    /// Loading failed; the worker exits after sending this.
+    LoadFailed {
+        /// Which step failed.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// The answer to a call.
+    Result {
+        /// The request's id.
+        id: u64,
+        /// One of `plugin_sdk::abi::STATUS_*`.
+        status: u8,
+        /// Output bytes or a UTF-8 message.
+        payload: Vec<u8>,
+    },
+}
+
+/// Encodes a message.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    postcard::to_allocvec(message).unwrap_or_default()
+}
+
+/// Decodes a message; any error means the peer sent garbage.
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_garbage() {
+        let message = FromWorker::Result {
+            id: 7,
+            status: 0,
+            payload: b"{}".to_vec(),
+        };
+        assert_eq!(decode::<FromWorker>(&encode(&message)).unwrap(), message);
+        assert!(decode::<FromWorker>(&[0xff, 0xff, 0xff]).is_err());
+        // A length claiming 4 GiB of payload in a 10-byte frame is an error, not an allocation.
+        let mut lying = encode(&FromWorker::Result {
+            id: 1,
+            status: 0,
+            payload: Vec::new(),
+        });
+        lying.pop();
+        lying.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(decode::<FromWorker>(&lying).is_err());
+    }
+}

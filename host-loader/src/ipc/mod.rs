@@ -1,0 +1,10 @@
+//! The channel between host and worker: length-prefixed frames ([`frame`]) carrying postcard
+//! messages ([`message`]), plus passing a file descriptor ([`fd`]).
+//!
+//! Invariant: the host never trusts a byte from the worker. A frame longer than the maximum,
+//! a truncated frame or an undecodable message is a protocol error that ends that worker.
+//! Memory use is bounded by the maximum frame size, never by a length the worker claims.
+
+pub mod fd;
+pub mod frame;
+pub mod message;

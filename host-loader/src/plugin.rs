@@ -1,0 +1,127 @@
+//! A plugin file, read once, inspected, and sealed for loading.
+//!
+//! [`Plugin::open`] reads the file into memory, inspects those bytes, and copies them into a
+//! sealed memfd (no more writes, no resizing). Workers load the plugin from that memfd, so the
+//! code that runs is byte for byte the code that was hashed and inspected, whatever happens to
+//! the file on disk afterwards.
+
+use crate::error::Error;
+use crate::inspect::{self, Report};
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use plugin_manifest::{Limits, Manifest, SecurityLevel};
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Largest plugin file accepted.
+pub const MAX_PLUGIN_SIZE: u64 = 256 * 1024 * 1024;
+
+/// An inspected plugin, ready to be loaded into workers.
+#[derive(Debug)]
+pub struct Plugin {
+    path: PathBuf,
+    report: Report,
+    memfd: OwnedFd,
+}
+
+impl Plugin {
+    /// Reads, inspects and seals the plugin at `path`. Fails if the file is unreadable, too
+    /// large, not a plugin, or its manifest is invalid; findings that only affect some entry
+    /// points are in [`Plugin::report`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Plugin, Error> {
+        let path = path.as_ref();
+        let io_error = |error| Error::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        let bytes = read_bounded(path).map_err(io_error)?;
+        let report = inspect::inspect_bytes(path, &bytes).map_err(|error| Error::Inspect {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let memfd = seal(&report.manifest.info.name, &bytes).map_err(io_error)?;
+        Ok(Plugin {
+            path: path.to_path_buf(),
+            report,
+            memfd,
+        })
+    }
+
+    /// The file this plugin was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The inspection report.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.report.manifest
+    }
+
+    /// The sealed bytes workers load.
+    pub(crate) fn memfd(&self) -> &OwnedFd {
+        &self.memfd
+    }
+
+    /// Hooks whose entry point inspection found callable.
+    pub fn callable_hooks(&self) -> Vec<String> {
+        self.report
+            .entry_points
+            .iter()
+            .filter(|e| e.callable)
+            .map(|e| e.hook.clone())
+            .collect()
+    }
+
+    /// The level the plugin runs at: `level` if given, else the one it asks for.
+    pub fn level(&self, level: Option<SecurityLevel>) -> SecurityLevel {
+        level.unwrap_or(self.manifest().info.security_level)
+    }
+
+    /// The effective limits at `level`: the level's maxima, tightened by the plugin's own
+    /// request.
+    pub fn limits(&self, level: Option<SecurityLevel>) -> Limits {
+        self.level(level)
+            .max_limits()
+            .tighten(&self.manifest().info.limits)
+    }
+}
+
+/// Reads a file, refusing more than [`MAX_PLUGIN_SIZE`] bytes whatever its metadata says.
+pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PLUGIN_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PLUGIN_SIZE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "file is larger than the {} MiB plugin size limit",
+                MAX_PLUGIN_SIZE / (1024 * 1024)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn seal(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    let memfd = memfd_create(
+        format!("plugin:{name}").as_str(),
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut file = std::fs::File::from(memfd);
+    file.write_all(bytes)?;
+    let memfd = OwnedFd::from(file);
+    let seals = SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_SEAL;
+    fcntl(&memfd, FcntlArg::F_ADD_SEALS(seals))?;
+    Ok(memfd)
+}

@@ -1,0 +1,207 @@
+//! The worker side: what runs inside `plugin-worker`.
+//!
+//! Setup order (SPEC §7), all single-threaded and before any plugin byte runs:
+//! 1. own session and process group; death-of-parent signal, armed without a race;
+//! 2. the IPC channel moved to fd 3, every other inherited descriptor closed;
+//! 3. signal dispositions and mask reset;
+//! 4. the plugin's sealed memfd and the load request received;
+//! 5. rlimits applied, and `Confined` reported to the host (the last message the host can
+//!    fully trust: the plugin has not run yet);
+//! 6. the plugin `dlopen`ed from that memfd (`RTLD_NOW | RTLD_LOCAL`); its constructors run
+//!    here, already confined;
+//! 7. the ABI root checked (magic, version range, `abi_stable` layout of `CallOutcome`) and
+//!    every entry point resolved; `Ready` reported.
+//!
+//! Then it serves calls until the host says `Shutdown` or closes the channel.
+//! (Seccomp, Landlock, namespaces and the uid drop slot in between steps 4 and 6.)
+
+use crate::ipc::frame::{self, DEFAULT_MAX_FRAME};
+use crate::ipc::message::{self, FromWorker, LoadRequest, ToWorker};
+use crate::sandbox::{Layer, limits, process};
+use abi_stable::StableAbi;
+use abi_stable::std_types::RSlice;
+use plugin_sdk::abi::{
+    ABI_ROOT_MAGIC, ABI_ROOT_SYMBOL, AbiRoot, CallOutcome, EntryFn, STATUS_PLUGIN_ERROR,
+};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// Exit code when setup fails before the channel works.
+const EXIT_SETUP_FAILED: i32 = 70;
+
+/// Entry point of the `plugin-worker` executable. Never returns.
+pub fn main() -> ! {
+    let parent = parse_parent_pid();
+    if let Err(e) = process::enter_session_and_watch_parent(parent) {
+        eprintln!("plugin-worker: {e}");
+        exit(EXIT_SETUP_FAILED);
+    }
+    let mut channel = match process::take_ipc_channel() {
+        Ok(channel) => channel,
+        Err(e) => {
+            eprintln!("plugin-worker: cannot set up the IPC channel: {e}");
+            exit(EXIT_SETUP_FAILED);
+        }
+    };
+    if let Err(e) = process::reset_signals() {
+        fail(&mut channel, "signal-reset", &e.to_string());
+    }
+    let memfd = match crate::ipc::fd::recv_fd(&channel) {
+        Ok(fd) => fd,
+        Err(e) => fail(&mut channel, "receive-plugin", &e.to_string()),
+    };
+    let request = match frame::read_frame(&mut channel, DEFAULT_MAX_FRAME)
+        .ok()
+        .and_then(|f| message::decode(&f).ok())
+    {
+        Some(ToWorker::Load(request)) => request,
+        _ => fail(
+            &mut channel,
+            "receive-load-request",
+            "expected a Load request",
+        ),
+    };
+    let mut layers = Vec::new();
+    if let Err(e) = limits::apply(&request.limits, request.address_space_bytes) {
+        fail(&mut channel, "rlimits", &e.to_string());
+    }
+    layers.push(Layer::RLIMITS.to_string());
+    send(&mut channel, &FromWorker::Confined { layers });
+
+    let (library, entries) = match load(&memfd, &request) {
+        Ok(loaded) => loaded,
+        Err((stage, message)) => fail(&mut channel, stage, &message),
+    };
+    send(&mut channel, &FromWorker::Ready);
+    serve(&mut channel, &entries, request.limits.cpu_ms);
+    drop(library);
+    exit(0)
+}
+
+fn parse_parent_pid() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == "--parent-pid")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok())
+    {
+        Some(pid) => pid,
+        None => {
+            eprintln!(
+                "plugin-worker: started without --parent-pid; it is run by host-loader, not by hand"
+            );
+            exit(2);
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // _exit: do not run the plugin's atexit handlers or destructors in a process that is done.
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+fn send(channel: &mut UnixStream, message: &FromWorker) {
+    if frame::write_frame(channel, &message::encode(message), DEFAULT_MAX_FRAME).is_err() {
+        // The host is gone or the channel is broken: nothing left to do.
+        exit(EXIT_SETUP_FAILED);
+    }
+}
+
+fn fail(channel: &mut UnixStream, stage: &str, message: &str) -> ! {
+    send(
+        channel,
+        &FromWorker::LoadFailed {
+            stage: stage.to_string(),
+            message: message.to_string(),
+        },
+    );
+    exit(EXIT_SETUP_FAILED)
+}
+
+type Loaded = (libloading::os::unix::Library, HashMap<String, EntryFn>);
+
+fn load(memfd: &OwnedFd, request: &LoadRequest) -> Result<Loaded, (&'static str, String)> {
+    let path = format!("/proc/self/fd/{}", memfd.as_raw_fd());
+    let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
+    // SAFETY: loading runs the plugin's constructors. That is the point of the worker: it is
+    // confined, and nothing in this process is trusted after this line.
+    let library = unsafe { libloading::os::unix::Library::open(Some(&path), flags) }
+        .map_err(|e| ("dlopen", e.to_string()))?;
+
+    // SAFETY: PLUGIN_ABI_ROOT is declared by plugin-sdk as a `static AbiRoot`; if the plugin
+    // lies about its type, the checks below read garbage in a process that is already the
+    // plugin's, which harms only itself.
+    let root: *const AbiRoot = unsafe { library.get::<*const AbiRoot>(ABI_ROOT_SYMBOL.as_bytes()) }
+        .map(|symbol| *symbol)
+        .map_err(|e| ("abi-root", format!("{ABI_ROOT_SYMBOL} not found: {e}")))?;
+    // SAFETY: `root` points at the exported static resolved just above (non-null when found).
+    let root =
+        unsafe { root.as_ref() }.ok_or(("abi-root", format!("{ABI_ROOT_SYMBOL} is null")))?;
+    if root.magic != ABI_ROOT_MAGIC {
+        return Err(("abi-root", "bad magic in the ABI root".to_string()));
+    }
+    let (min, max) = request.abi_versions;
+    if !(min..=max).contains(&root.abi_version) {
+        return Err((
+            "abi-version",
+            format!(
+                "plugin ABI version {} is outside {min}..={max}",
+                root.abi_version
+            ),
+        ));
+    }
+    abi_stable::abi_stability::abi_checking::check_layout_compatibility(
+        <CallOutcome as StableAbi>::LAYOUT,
+        root.call_outcome_layout,
+    )
+    .map_err(|e| {
+        (
+            "abi-layout",
+            format!("CallOutcome layout differs from the host's: {e}"),
+        )
+    })?;
+
+    let mut entries = HashMap::new();
+    for hook in &request.hooks {
+        let symbol = plugin_manifest::hook_symbol(hook);
+        // SAFETY: the symbol was checked by static inspection to be an exported function whose
+        // signature hash matches `EntryFn`'s shape for this SDK ABI version.
+        let function = unsafe { library.get::<EntryFn>(symbol.as_bytes()) }
+            .map_err(|e| ("resolve-entry-point", format!("{symbol}: {e}")))?;
+        entries.insert(hook.clone(), *function);
+    }
+    Ok((library, entries))
+}
+
+fn serve(channel: &mut UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64) {
+    loop {
+        let frame = match frame::read_frame(channel, DEFAULT_MAX_FRAME) {
+            Ok(frame) => frame,
+            Err(_) => return,
+        };
+        let (id, hook, input) = match message::decode::<ToWorker>(&frame) {
+            Ok(ToWorker::Call { id, hook, input }) => (id, hook, input),
+            Ok(ToWorker::Shutdown) | Ok(ToWorker::Load(_)) | Err(_) => return,
+        };
+        let answer = match entries.get(&hook) {
+            Some(entry) => {
+                let _ = limits::arm_cpu_for_call(cpu_ms);
+                let outcome = entry(RSlice::from_slice(&input));
+                FromWorker::Result {
+                    id,
+                    status: outcome.status,
+                    payload: outcome.payload.to_vec(),
+                }
+            }
+            None => FromWorker::Result {
+                id,
+                status: STATUS_PLUGIN_ERROR,
+                payload: format!("no entry point `{hook}` was loaded").into_bytes(),
+            },
+        };
+        send(channel, &answer);
+    }
+}

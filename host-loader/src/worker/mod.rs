@@ -1,0 +1,654 @@
+//! Workers: the child processes plugins run in, and the parent-side watchdog.
+//!
+//! [`Worker::start`] spawns the `plugin-worker` executable ([`spawn`]), optionally puts it in
+//! a memory cgroup, passes it the sealed plugin bytes and a [`LoadRequest`], and waits for it to
+//! confine itself and load the plugin. [`Worker::call`] sends one request and watches the
+//! worker until it answers, dies, or overruns its wall-clock or CPU allowance; the answer is
+//! always exactly one [`CallResult`].
+//!
+//! Classification of a worker that died during a call, in order:
+//! 1. the watchdog killed it: `timeout` (wall clock) or `cpu_limit` (CPU clock);
+//! 2. its memory cgroup recorded an OOM kill: `memory_limit`;
+//! 3. it died of `SIGXCPU` (the `RLIMIT_CPU` backstop): `cpu_limit`;
+//! 4. without a cgroup only: it aborted after the Rust allocator reported an allocation failure
+//!    under `RLIMIT_AS`: `memory_limit` (the message comes from the worker's stderr, so a
+//!    plugin could fake it; it can only mislabel its own crash);
+//! 5. any other death: `crashed`, with the signal or exit status.
+//!
+//! A worker whose call did not end `ok` or `plugin_error` is retired ([`Outcome::keeps_worker`]).
+
+pub mod child;
+mod measure;
+pub mod spawn;
+
+use crate::ipc::frame::{self, FrameError, FrameReader};
+use crate::ipc::message::{self, FromWorker, LoadRequest, ToWorker};
+use crate::outcome::{CallResult, Outcome, Usage};
+use crate::plugin::Plugin;
+use crate::sandbox::Layer;
+use crate::sandbox::cgroup::MemoryCgroup;
+use measure::{Exit, Reaped};
+use plugin_manifest::signature::WireKind;
+use plugin_manifest::{Limits, SDK_ABI_VERSION};
+use plugin_sdk::abi::{MIN_SUPPORTED_ABI_VERSION, STATUS_OK, STATUS_PANIC, STATUS_PLUGIN_ERROR};
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How much of the worker's stdout/stderr is kept (the most recent bytes).
+pub const CAPTURE_LIMIT: usize = 64 * 1024;
+/// How often the watchdog samples CPU time during a long call.
+const CPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
+/// Extra address space allowed on top of the memory limit when a cgroup enforces memory:
+/// `RLIMIT_AS` counts reservations (thread stacks, allocator arenas), not memory used.
+const ADDRESS_SPACE_BACKSTOP_SLACK: u64 = 1024 * 1024 * 1024;
+
+/// How a worker is started.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The effective limits.
+    pub limits: Limits,
+    /// Largest frame accepted from the worker. By default [`frame::DEFAULT_MAX_FRAME`].
+    pub max_frame: usize,
+    /// The worker executable. By default found by [`spawn::find_worker_exe`].
+    pub worker_exe: Option<PathBuf>,
+    /// Enforce memory with a cgroup when the machine offers one. By default `true`.
+    pub use_cgroup: bool,
+    /// The worker's working directory. By default the host's.
+    pub work_dir: Option<PathBuf>,
+}
+
+impl WorkerOptions {
+    /// Defaults with the given limits.
+    pub fn new(limits: Limits) -> WorkerOptions {
+        WorkerOptions {
+            limits,
+            max_frame: frame::DEFAULT_MAX_FRAME,
+            worker_exe: None,
+            use_cgroup: true,
+            work_dir: None,
+        }
+    }
+}
+
+/// Why a worker could not be made ready.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The host could not start the worker process at all (not the plugin's fault).
+    #[error("cannot start the worker: {0}")]
+    Launch(#[from] std::io::Error),
+    /// The worker started, but confining it or loading the plugin failed; the result says how.
+    #[error("plugin could not be loaded ({}): {}", .0.status, .0.error.as_deref().unwrap_or(""))]
+    Load(Box<CallResult>),
+}
+
+/// The most recent bytes a worker wrote to stdout/stderr.
+#[derive(Debug, Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+impl Captured {
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+        if self.bytes.len() > CAPTURE_LIMIT {
+            let excess = self.bytes.len() - CAPTURE_LIMIT;
+            self.bytes.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+}
+
+/// Why waiting for a message stopped.
+enum Interrupt {
+    Deadline,
+    Cpu,
+    Exited,
+    Protocol(String),
+}
+
+static WORKER_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A running worker with its plugin loaded.
+#[derive(Debug)]
+pub struct Worker {
+    pid: i32,
+    pidfd: OwnedFd,
+    socket: UnixStream,
+    reader: FrameReader,
+    options: WorkerOptions,
+    outputs: HashMap<String, WireKind>,
+    cgroup: Option<MemoryCgroup>,
+    captured: Arc<Mutex<Captured>>,
+    layers: Vec<String>,
+    next_id: u64,
+    reaped: Option<Reaped>,
+}
+
+impl Worker {
+    /// Starts a worker for `plugin` and waits until the plugin is loaded (bounded by the
+    /// plugin's wall-clock limit: a constructor that never returns is a `timeout`).
+    pub fn start(plugin: &Plugin, options: WorkerOptions) -> Result<Worker, SpawnError> {
+        let exe = match &options.worker_exe {
+            Some(exe) => exe.clone(),
+            None => spawn::find_worker_exe()?,
+        };
+        let (host_end, worker_end) = UnixStream::pair()?;
+        let (capture_read, capture_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+        let mut command = Command::new(&exe);
+        command
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
+            .env_clear()
+            // One malloc arena: keeps address-space use close to memory use under RLIMIT_AS.
+            .env("MALLOC_ARENA_MAX", "1")
+            .stdin(Stdio::from(OwnedFd::from(worker_end)))
+            .stdout(Stdio::from(capture_write.try_clone()?))
+            .stderr(Stdio::from(capture_write));
+        if let Some(dir) = &options.work_dir {
+            command.current_dir(dir);
+        }
+        let child = spawn::spawn(command)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", exe.display())))?;
+        // The command (and with it our copies of the worker's descriptors) is gone; only the
+        // worker holds the write end of the capture pipe now.
+        let pid = child.id() as i32;
+        drop(child);
+        let pidfd = measure::pidfd_open(pid)?;
+
+        let captured = Arc::new(Mutex::new(Captured::default()));
+        let sink = Arc::clone(&captured);
+        std::thread::Builder::new()
+            .name(format!("worker-{pid}-output"))
+            .spawn(move || {
+                let mut pipe = std::fs::File::from(capture_read);
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    if let Ok(mut captured) = sink.lock() {
+                        captured.push(chunk.get(..n).unwrap_or_default());
+                    }
+                }
+            })?;
+
+        let limits = options.limits;
+        let mut layers = vec![
+            Layer::SESSION.to_string(),
+            Layer::PARENT_DEATH.to_string(),
+            Layer::FD_CLOSING.to_string(),
+            Layer::SIGNAL_RESET.to_string(),
+        ];
+        let mut cgroup = None;
+        if options.use_cgroup && MemoryCgroup::available().is_some() {
+            let name = format!(
+                "worker-{}-{}",
+                std::process::id(),
+                WORKER_SEQ.fetch_add(1, Ordering::Relaxed)
+            );
+            // A cgroup that cannot be set up is reported by its absence from the layers; the
+            // rlimit then carries the memory limit alone.
+            if let Ok(group) = MemoryCgroup::create(&name, limits.memory_bytes)
+                && group.add(pid).is_ok()
+            {
+                cgroup = Some(group);
+            }
+        }
+        let address_space_bytes = match cgroup {
+            Some(_) => limits
+                .memory_bytes
+                .saturating_mul(4)
+                .saturating_add(ADDRESS_SPACE_BACKSTOP_SLACK),
+            None => limits.memory_bytes,
+        };
+        host_end.set_nonblocking(true)?;
+        let outputs = plugin
+            .manifest()
+            .entry_points
+            .iter()
+            .map(|e| (e.hook.clone(), e.signature.output.kind))
+            .collect();
+        let mut worker = Worker {
+            pid,
+            pidfd,
+            socket: host_end,
+            reader: FrameReader::new(options.max_frame),
+            options,
+            outputs,
+            cgroup,
+            captured,
+            layers: Vec::new(),
+            next_id: 1,
+            reaped: None,
+        };
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(limits.wall_ms);
+        let hooks = plugin.callable_hooks();
+        let request = ToWorker::Load(LoadRequest {
+            limits,
+            address_space_bytes,
+            hooks,
+            abi_versions: (MIN_SUPPORTED_ABI_VERSION, SDK_ABI_VERSION),
+        });
+        let sent = crate::ipc::fd::send_fd(&worker.socket, plugin.memfd().as_raw_fd())
+            .map_err(FrameError::from)
+            .and_then(|()| worker.send(&request, deadline));
+        if let Err(e) = sent {
+            return Err(SpawnError::Load(Box::new(worker.fail_load(
+                Interrupt::Protocol(format!("sending the plugin: {e}")),
+                started,
+            ))));
+        }
+        match worker.next_message(deadline, None) {
+            Ok(FromWorker::Confined { layers: reported }) => layers.extend(reported),
+            Ok(other) => {
+                return Err(SpawnError::Load(Box::new(worker.fail_load(
+                    Interrupt::Protocol(format!("expected Confined, got {}", name_of(&other))),
+                    started,
+                ))));
+            }
+            Err(interrupt) => {
+                return Err(SpawnError::Load(Box::new(
+                    worker.fail_load(interrupt, started),
+                )));
+            }
+        }
+        layers.push(Layer::WATCHDOG.to_string());
+        if worker.cgroup.is_some() {
+            layers.push(Layer::CGROUP_MEMORY.to_string());
+        }
+        worker.layers = layers;
+        match worker.next_message(deadline, None) {
+            Ok(FromWorker::Ready) => Ok(worker),
+            Ok(FromWorker::LoadFailed { stage, message }) => {
+                let usage = worker.usage_after_death(started, 0);
+                Err(SpawnError::Load(Box::new(CallResult::failed(
+                    Outcome::Denied,
+                    format!("worker refused the plugin at {stage}: {message}"),
+                    usage,
+                ))))
+            }
+            Ok(other) => Err(SpawnError::Load(Box::new(worker.fail_load(
+                Interrupt::Protocol(format!("expected Ready, got {}", name_of(&other))),
+                started,
+            )))),
+            Err(interrupt) => Err(SpawnError::Load(Box::new(
+                worker.fail_load(interrupt, started),
+            ))),
+        }
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The enforcement layers active in this worker.
+    pub fn layers(&self) -> &[String] {
+        &self.layers
+    }
+
+    /// Whether the worker can take another call.
+    pub fn is_alive(&self) -> bool {
+        self.reaped.is_none()
+    }
+
+    /// Everything the worker wrote to stdout/stderr so far (the last [`CAPTURE_LIMIT`] bytes).
+    pub fn captured_output(&self) -> String {
+        self.captured
+            .lock()
+            .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn send(&mut self, message: &ToWorker, deadline: Instant) -> Result<(), FrameError> {
+        frame::write_frame_before(
+            &mut self.socket,
+            &message::encode(message),
+            self.options.max_frame,
+            deadline,
+        )
+    }
+
+    /// Calls `hook` with `input`. Never panics and never blocks past the call's deadline; on any
+    /// outcome that retires the worker, the worker is killed and reaped before this returns.
+    pub fn call(&mut self, hook: &str, input: &[u8]) -> CallResult {
+        let started = Instant::now();
+        if self.reaped.is_some() {
+            return CallResult::failed(
+                Outcome::Crashed,
+                "the worker is no longer running",
+                Usage::default(),
+            );
+        }
+        let Some(output_kind) = self.outputs.get(hook).copied() else {
+            return CallResult::failed(
+                Outcome::Denied,
+                format!("the plugin has no entry point `{hook}`"),
+                Usage::default(),
+            );
+        };
+        let limits = self.options.limits;
+        let deadline = started + Duration::from_millis(limits.wall_ms);
+        let cpu_start = measure::cpu_ns(self.pid).unwrap_or(0);
+        measure::reset_peak_rss(self.pid);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.reset_peak();
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = ToWorker::Call {
+            id,
+            hook: hook.to_string(),
+            input: input.to_vec(),
+        };
+        if let Err(e) = self.send(&request, deadline) {
+            let interrupt = match e {
+                FrameError::TimedOut => Interrupt::Deadline,
+                FrameError::TooLarge { len, max } => {
+                    return CallResult::failed(
+                        Outcome::Denied,
+                        format!("input of {len} bytes exceeds the {max}-byte frame limit"),
+                        Usage::default(),
+                    );
+                }
+                _ => Interrupt::Exited,
+            };
+            return self.finish(interrupt, started, cpu_start);
+        }
+        let cpu_budget = Some((cpu_start, limits.cpu_ms.saturating_mul(1_000_000)));
+        match self.next_message(deadline, cpu_budget) {
+            Ok(FromWorker::Result {
+                id: answered,
+                status,
+                payload,
+            }) if answered == id => {
+                let usage = self.usage_alive(started, cpu_start);
+                self.result_from(status, payload, output_kind, usage, started, cpu_start)
+            }
+            Ok(other) => {
+                let message = format!("expected the result of call {id}, got {}", name_of(&other));
+                self.finish(Interrupt::Protocol(message), started, cpu_start)
+            }
+            Err(interrupt) => self.finish(interrupt, started, cpu_start),
+        }
+    }
+
+    fn result_from(
+        &mut self,
+        status: u8,
+        payload: Vec<u8>,
+        output_kind: WireKind,
+        usage: Usage,
+        started: Instant,
+        cpu_start: u64,
+    ) -> CallResult {
+        let text = |payload: Vec<u8>| String::from_utf8_lossy(&payload).into_owned();
+        match status {
+            STATUS_OK => match decode_output(output_kind, payload) {
+                Ok(output) => CallResult {
+                    status: Outcome::Ok,
+                    output: Some(output),
+                    error: None,
+                    usage,
+                    violations: Vec::new(),
+                },
+                Err(why) => self.finish(Interrupt::Protocol(why), started, cpu_start),
+            },
+            STATUS_PLUGIN_ERROR => CallResult::failed(Outcome::PluginError, text(payload), usage),
+            STATUS_PANIC => {
+                // A panic may leave the plugin's state inconsistent: retire the worker.
+                self.kill_and_reap();
+                CallResult::failed(Outcome::Panic, text(payload), usage)
+            }
+            other => self.finish(
+                Interrupt::Protocol(format!("unknown call status {other}")),
+                started,
+                cpu_start,
+            ),
+        }
+    }
+
+    fn usage_alive(&self, started: Instant, cpu_start: u64) -> Usage {
+        let cpu_now = measure::cpu_ns(self.pid).unwrap_or(cpu_start);
+        // The process's own high-water mark: a cgroup only sees pages charged after the worker
+        // joined it, which undercounts.
+        let peak_rss_kb = measure::peak_rss_kb(self.pid).unwrap_or(0);
+        Usage {
+            cpu_ms: cpu_now.saturating_sub(cpu_start) / 1_000_000,
+            wall_ms: started.elapsed().as_millis() as u64,
+            peak_rss_kb,
+            ..Usage::default()
+        }
+    }
+
+    fn usage_after_death(&mut self, started: Instant, cpu_start: u64) -> Usage {
+        let reaped = self.kill_and_reap();
+        Usage {
+            cpu_ms: reaped.map_or(0, |r| r.cpu_ns.saturating_sub(cpu_start) / 1_000_000),
+            wall_ms: started.elapsed().as_millis() as u64,
+            peak_rss_kb: reaped.map_or(0, |r| r.max_rss_kb),
+            ..Usage::default()
+        }
+    }
+
+    /// Waits for the next message, watching the wall-clock deadline, the CPU budget
+    /// (`(cpu at start, allowance)` in ns) and the worker's death.
+    fn next_message(
+        &mut self,
+        deadline: Instant,
+        cpu_budget: Option<(u64, u64)>,
+    ) -> Result<FromWorker, Interrupt> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        loop {
+            match self.reader.take_frame() {
+                Ok(Some(frame)) => {
+                    return message::decode::<FromWorker>(&frame).map_err(|e| {
+                        Interrupt::Protocol(format!(
+                            "undecodable message ({} bytes): {e}",
+                            frame.len()
+                        ))
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Interrupt::Protocol(e.to_string())),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Interrupt::Deadline);
+            }
+            if let Some((start, allowance)) = cpu_budget
+                && measure::cpu_ns(self.pid)
+                    .is_some_and(|cpu| cpu.saturating_sub(start) > allowance)
+            {
+                return Err(Interrupt::Cpu);
+            }
+            let mut wait = deadline - now;
+            if cpu_budget.is_some() {
+                wait = wait.min(CPU_SAMPLE_INTERVAL);
+            }
+            let timeout =
+                PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX);
+            let (socket_ready, exited) = {
+                let mut fds = [
+                    PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, timeout) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(Interrupt::Protocol(format!("poll failed: {e}"))),
+                }
+                let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if socket_ready || exited {
+                // Drain what the worker sent before it died: an answer may be waiting.
+                match self.reader.fill(&mut self.socket) {
+                    Ok(_) => {}
+                    Err(FrameError::Closed { .. }) => {
+                        if let Ok(Some(frame)) = self.reader.take_frame() {
+                            return message::decode::<FromWorker>(&frame).map_err(|e| {
+                                Interrupt::Protocol(format!("undecodable message: {e}"))
+                            });
+                        }
+                        return Err(Interrupt::Exited);
+                    }
+                    Err(e) => return Err(Interrupt::Protocol(e.to_string())),
+                }
+                if exited && !self.reader.has_frame() {
+                    return Err(Interrupt::Exited);
+                }
+            }
+        }
+    }
+
+    fn fail_load(&mut self, interrupt: Interrupt, started: Instant) -> CallResult {
+        let mut result = self.finish(interrupt, started, 0);
+        result.error = Some(format!(
+            "while loading the plugin: {}",
+            result.error.unwrap_or_default()
+        ));
+        result
+    }
+
+    /// Ends the worker after an interrupted call and classifies the outcome.
+    fn finish(&mut self, interrupt: Interrupt, started: Instant, cpu_start: u64) -> CallResult {
+        let limits = self.options.limits;
+        let usage = self.usage_after_death(started, cpu_start);
+        let (status, error) = match interrupt {
+            Interrupt::Deadline => (
+                Outcome::Timeout,
+                format!(
+                    "wall-clock limit of {} ms exceeded; worker killed",
+                    limits.wall_ms
+                ),
+            ),
+            Interrupt::Cpu => (
+                Outcome::CpuLimit,
+                format!("CPU limit of {} ms exceeded; worker killed", limits.cpu_ms),
+            ),
+            Interrupt::Protocol(why) => (
+                Outcome::ProtocolError,
+                format!("worker sent a malformed answer: {why}; worker killed"),
+            ),
+            Interrupt::Exited => self.classify_death(),
+        };
+        let mut result = CallResult::failed(status, error, usage);
+        if status == Outcome::Crashed || status == Outcome::MemoryLimit {
+            let tail = self.captured_output();
+            let tail = tail
+                .get(tail.len().saturating_sub(2000)..)
+                .unwrap_or(&tail)
+                .trim();
+            if !tail.is_empty()
+                && let Some(error) = &mut result.error
+            {
+                error.push_str("; worker output: ");
+                error.push_str(tail);
+            }
+        }
+        result
+    }
+
+    fn classify_death(&mut self) -> (Outcome, String) {
+        let Some(reaped) = self.kill_and_reap() else {
+            return (
+                Outcome::Crashed,
+                "worker ended and could not be reaped".into(),
+            );
+        };
+        let limits = self.options.limits;
+        let memory = format!(
+            "memory limit of {} MiB exceeded",
+            limits.memory_bytes / (1024 * 1024)
+        );
+        if let Some(cgroup) = &self.cgroup
+            && cgroup.oom_kills() > 0
+        {
+            return (
+                Outcome::MemoryLimit,
+                format!("{memory} (cgroup OOM kill); {}", reaped.exit.describe()),
+            );
+        }
+        match reaped.exit {
+            Exit::Signal(libc::SIGXCPU) => (
+                Outcome::CpuLimit,
+                format!("CPU limit of {} ms exceeded (RLIMIT_CPU)", limits.cpu_ms),
+            ),
+            Exit::Signal(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS)
+                if self.cgroup.is_none()
+                    && self.captured_output().contains("memory allocation of") =>
+            {
+                (
+                    Outcome::MemoryLimit,
+                    format!(
+                        "{memory} (RLIMIT_AS, allocation failure); {}",
+                        reaped.exit.describe()
+                    ),
+                )
+            }
+            exit => (Outcome::Crashed, format!("worker {}", exit.describe())),
+        }
+    }
+
+    /// Kills the worker's process tree (if still running) and reaps it, once.
+    fn kill_and_reap(&mut self) -> Option<Reaped> {
+        if self.reaped.is_none() {
+            measure::kill_tree(&self.pidfd, self.pid);
+            self.reaped = measure::reap(self.pid).ok();
+        }
+        self.reaped
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            let _ = self.send(
+                &ToWorker::Shutdown,
+                Instant::now() + Duration::from_millis(10),
+            );
+            self.kill_and_reap();
+        }
+    }
+}
+
+fn name_of(message: &FromWorker) -> &'static str {
+    match message {
+        FromWorker::Confined { .. } => "Confined",
+        FromWorker::Ready => "Ready",
+        FromWorker::LoadFailed { .. } => "LoadFailed",
+        FromWorker::Result { .. } => "Result",
+    }
+}
+
+/// Turns the plugin's output bytes into the JSON the host reports, checking them against the
+/// declared output kind.
+fn decode_output(kind: WireKind, payload: Vec<u8>) -> Result<serde_json::Value, String> {
+    match kind {
+        WireKind::Json => {
+            serde_json::from_slice(&payload).map_err(|e| format!("output is not valid JSON: {e}"))
+        }
+        WireKind::Text => String::from_utf8(payload)
+            .map(serde_json::Value::String)
+            .map_err(|e| format!("text output is not UTF-8: {e}")),
+        WireKind::Bytes => {
+            let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+            Ok(serde_json::json!({ "hex": hex }))
+        }
+        WireKind::None if payload.is_empty() => Ok(serde_json::Value::Null),
+        WireKind::None => Err(format!(
+            "entry point declared no output but sent {} bytes",
+            payload.len()
+        )),
+    }
+}

@@ -1,0 +1,281 @@
+//! Security levels and resource limits (SPEC §5).
+//!
+//! A level is a preset of maximum limits. A plugin's manifest may request less than its level
+//! allows, never more; the host takes the tighter of the request, the level and its policy
+//! ([`Limits::tighten`]).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One of the four security levels. `Standard` is the default.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityLevel {
+    /// Loosest: generous limits, every permission allowed.
+    Minimal,
+    /// The default.
+    #[default]
+    Standard,
+    /// Tight limits, no direct network, no process spawning.
+    Strict,
+    /// Tightest: no I/O at all except `notify`.
+    Isolated,
+}
+
+impl SecurityLevel {
+    /// Every level, loosest first.
+    pub const ALL: [SecurityLevel; 4] = [
+        SecurityLevel::Minimal,
+        SecurityLevel::Standard,
+        SecurityLevel::Strict,
+        SecurityLevel::Isolated,
+    ];
+
+    /// The lowercase name used in manifests, policies and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityLevel::Minimal => "minimal",
+            SecurityLevel::Standard => "standard",
+            SecurityLevel::Strict => "strict",
+            SecurityLevel::Isolated => "isolated",
+        }
+    }
+
+    /// The maximum limits of this level (SPEC §5 table).
+    pub fn max_limits(self) -> Limits {
+        const MB: u64 = 1024 * 1024;
+        match self {
+            SecurityLevel::Minimal => Limits {
+                memory_bytes: 512 * MB,
+                cpu_ms: 30_000,
+                wall_ms: 60_000,
+                file_ops: 1000,
+                net_requests: 500,
+                db_queries: 1000,
+                max_file_size_bytes: 100 * MB,
+            },
+            SecurityLevel::Standard => Limits {
+                memory_bytes: 100 * MB,
+                cpu_ms: 5_000,
+                wall_ms: 10_000,
+                file_ops: 100,
+                net_requests: 50,
+                db_queries: 200,
+                max_file_size_bytes: 10 * MB,
+            },
+            SecurityLevel::Strict => Limits {
+                memory_bytes: 64 * MB,
+                cpu_ms: 2_000,
+                wall_ms: 5_000,
+                file_ops: 20,
+                net_requests: 5,
+                db_queries: 50,
+                max_file_size_bytes: MB,
+            },
+            SecurityLevel::Isolated => Limits {
+                memory_bytes: 32 * MB,
+                cpu_ms: 1_000,
+                wall_ms: 2_000,
+                file_ops: 0,
+                net_requests: 0,
+                db_queries: 0,
+                max_file_size_bytes: 0,
+            },
+        }
+    }
+}
+
+impl fmt::Display for SecurityLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SecurityLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SecurityLevel::ALL
+            .into_iter()
+            .find(|level| level.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown security level `{s}`: expected one of minimal, standard, strict, isolated")
+            })
+    }
+}
+
+/// Resource limits for one plugin: all of them, with a value each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Address space of the worker process, in bytes.
+    pub memory_bytes: u64,
+    /// CPU time per call, in milliseconds.
+    pub cpu_ms: u64,
+    /// Wall-clock time per call, in milliseconds.
+    pub wall_ms: u64,
+    /// Brokered file operations per call.
+    pub file_ops: u64,
+    /// Brokered network requests per call.
+    pub net_requests: u64,
+    /// Brokered database queries per call.
+    pub db_queries: u64,
+    /// Largest file the plugin may read or write through the broker, in bytes.
+    pub max_file_size_bytes: u64,
+}
+
+impl Limits {
+    /// The tighter of `self` and a request: each requested value replaces the current one when
+    /// it is smaller.
+    pub fn tighten(self, request: &LimitRequest) -> Limits {
+        fn min(current: u64, requested: Option<u64>) -> u64 {
+            requested.map_or(current, |r| r.min(current))
+        }
+        Limits {
+            memory_bytes: min(
+                self.memory_bytes,
+                request.memory_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+            ),
+            cpu_ms: min(self.cpu_ms, request.cpu_ms),
+            wall_ms: min(self.wall_ms, request.wall_ms),
+            file_ops: min(self.file_ops, request.file_ops),
+            net_requests: min(self.net_requests, request.net_requests),
+            db_queries: min(self.db_queries, request.db_queries),
+            max_file_size_bytes: min(
+                self.max_file_size_bytes,
+                request
+                    .max_file_size_mb
+                    .map(|mb| mb.saturating_mul(1024 * 1024)),
+            ),
+        }
+    }
+
+    /// Names of the requested values that exceed these limits, with both numbers, e.g.
+    /// `memory_mb = 200 (the level allows 100)`.
+    pub fn excesses(&self, request: &LimitRequest) -> Vec<String> {
+        const MB: u64 = 1024 * 1024;
+        let checks: [(&str, Option<u64>, u64); 7] = [
+            ("memory_mb", request.memory_mb, self.memory_bytes / MB),
+            ("cpu_ms", request.cpu_ms, self.cpu_ms),
+            ("wall_ms", request.wall_ms, self.wall_ms),
+            ("file_ops", request.file_ops, self.file_ops),
+            ("net_requests", request.net_requests, self.net_requests),
+            ("db_queries", request.db_queries, self.db_queries),
+            (
+                "max_file_size_mb",
+                request.max_file_size_mb,
+                self.max_file_size_bytes / MB,
+            ),
+        ];
+        checks
+            .into_iter()
+            .filter_map(|(name, requested, max)| {
+                let requested = requested?;
+                (requested > max).then(|| format!("{name} = {requested} (the level allows {max})"))
+            })
+            .collect()
+    }
+}
+
+/// The limits a plugin asks for in its manifest; each field left out means "the level's value".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRequest {
+    /// Memory in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// CPU time per call in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+    /// Wall-clock time per call in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<u64>,
+    /// File operations per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_ops: Option<u64>,
+    /// Network requests per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_requests: Option<u64>,
+    /// Database queries per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_queries: Option<u64>,
+    /// Largest brokered file in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_size_mb: Option<u64>,
+}
+
+impl LimitRequest {
+    /// The field names a manifest may use, in order.
+    pub const FIELDS: [&'static str; 7] = [
+        "memory_mb",
+        "cpu_ms",
+        "wall_ms",
+        "file_ops",
+        "net_requests",
+        "db_queries",
+        "max_file_size_mb",
+    ];
+
+    /// Sets the field called `name`; `false` when there is no such field.
+    pub fn set(&mut self, name: &str, value: u64) -> bool {
+        let slot = match name {
+            "memory_mb" => &mut self.memory_mb,
+            "cpu_ms" => &mut self.cpu_ms,
+            "wall_ms" => &mut self.wall_ms,
+            "file_ops" => &mut self.file_ops,
+            "net_requests" => &mut self.net_requests,
+            "db_queries" => &mut self.db_queries,
+            "max_file_size_mb" => &mut self.max_file_size_mb,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_get_tighter() {
+        for pair in SecurityLevel::ALL.windows(2) {
+            let (loose, tight) = (pair[0].max_limits(), pair[1].max_limits());
+            assert!(tight.memory_bytes < loose.memory_bytes);
+            assert!(tight.cpu_ms < loose.cpu_ms);
+            assert!(tight.wall_ms < loose.wall_ms);
+        }
+    }
+
+    #[test]
+    fn tighten_takes_the_smaller_value() {
+        let request = LimitRequest {
+            wall_ms: Some(1000),
+            cpu_ms: Some(99_999),
+            ..Default::default()
+        };
+        let limits = SecurityLevel::Standard.max_limits().tighten(&request);
+        assert_eq!(limits.wall_ms, 1000);
+        assert_eq!(limits.cpu_ms, 5000);
+        assert_eq!(
+            SecurityLevel::Standard.max_limits().excesses(&request),
+            vec!["cpu_ms = 99999 (the level allows 5000)".to_string()]
+        );
+    }
+
+    #[test]
+    fn level_names_round_trip() {
+        for level in SecurityLevel::ALL {
+            assert_eq!(level.as_str().parse::<SecurityLevel>(), Ok(level));
+        }
+        assert!(
+            "paranoid"
+                .parse::<SecurityLevel>()
+                .unwrap_err()
+                .contains("expected one of")
+        );
+    }
+}
