@@ -191,7 +191,7 @@ pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<Report, ElfError> {
         }
     }
 
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Ok(Report {
         path: path.to_path_buf(),
         size: bytes.len() as u64,

@@ -1,0 +1,6 @@
+//! One integration test binary (faster to link than one per file); one module per area.
+
+mod cli;
+mod library;
+mod sweep;
+mod word_stats;
