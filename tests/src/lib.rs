@@ -10,12 +10,22 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Every example plugin crate.
-pub const EXAMPLES: &[&str] =
-    &["word-stats", "hostile-spin", "hostile-alloc", "hostile-panic", "hostile-segv", "hostile-ctor"];
+pub const EXAMPLES: &[&str] = &[
+    "word-stats",
+    "hostile-spin",
+    "hostile-alloc",
+    "hostile-panic",
+    "hostile-segv",
+    "hostile-ctor",
+    "story-hooks-plugin",
+];
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
@@ -31,12 +41,23 @@ pub fn artifacts() -> &'static Path {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut command = Command::new(cargo);
-        command.current_dir(workspace_root()).args(["build", "--quiet", "-p", "host-loader", "--bins"]);
+        command.current_dir(workspace_root()).args([
+            "build",
+            "--quiet",
+            "-p",
+            "host-loader",
+            "--bins",
+        ]);
         for example in EXAMPLES {
             command.args(["-p", example]);
         }
-        let status = command.status().expect("cannot run cargo to build the example plugins");
-        assert!(status.success(), "building the example plugins failed: {status}");
+        let status = command
+            .status()
+            .expect("cannot run cargo to build the example plugins");
+        assert!(
+            status.success(),
+            "building the example plugins failed: {status}"
+        );
         target_dir().join("debug")
     })
 }

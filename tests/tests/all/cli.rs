@@ -7,7 +7,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn plugin_host(args: &[&str], cwd: &Path) -> Output {
-    Command::new(binary("plugin-host")).args(args).current_dir(cwd).output().unwrap()
+    Command::new(binary("plugin-host"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
 }
 
 fn path(p: &Path) -> &str {
@@ -16,12 +20,28 @@ fn path(p: &Path) -> &str {
 
 /// Runs `hook` of `name` on the first story, returning the JSON result and exit code.
 fn run_first_story(name: &str, cwd: &Path) -> (Value, Option<i32>) {
-    let story = std::fs::read_to_string(stories_path()).unwrap().lines().next().unwrap().to_string();
+    let story = std::fs::read_to_string(stories_path())
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     let input = cwd.join("story.json");
     std::fs::write(&input, story).unwrap();
-    let out = plugin_host(&["run", path(&plugin(name)), "analyze", "--input", path(&input), "--json"], cwd);
+    let out = plugin_host(
+        &[
+            "run",
+            path(&plugin(name)),
+            "analyze",
+            "--input",
+            path(&input),
+            "--json",
+        ],
+        cwd,
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let result = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?} {:?}", out.stderr));
+    let result = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout:?} {:?}", out.stderr));
     (result, out.status.code())
 }
 
@@ -30,9 +50,17 @@ fn inspect_prints_manifest_entry_points_and_hash() {
     let dir = tempfile::tempdir().unwrap();
     let so = plugin("word-stats");
     let out = plugin_host(&["inspect", path(&so), "--json"], dir.path());
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sha = Sha256::digest(std::fs::read(&so).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sha = Sha256::digest(std::fs::read(&so).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
     assert_eq!(report["sha256"], sha);
     assert_eq!(report["manifest"]["name"], "word-stats");
     assert_eq!(report["manifest"]["security_level"], "strict");
@@ -46,7 +74,10 @@ fn inspect_prints_manifest_entry_points_and_hash() {
 
     let human = plugin_host(&["inspect", path(&so)], dir.path());
     let text = String::from_utf8(human.stdout).unwrap();
-    assert!(text.contains("word-stats 0.1.0") && text.contains(&sha) && text.contains("[ok]"), "{text}");
+    assert!(
+        text.contains("word-stats 0.1.0") && text.contains(&sha) && text.contains("[ok]"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -60,7 +91,10 @@ fn inspect_of_a_non_plugin_is_a_clear_error_with_exit_2() {
     let out = plugin_host(&["inspect", path(libz)], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("libz.so.1") && stderr.contains("not a plugin: no manifest section"), "{stderr}");
+    assert!(
+        stderr.contains("libz.so.1") && stderr.contains("not a plugin: no manifest section"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 
     let text_file = dir.path().join("notes.txt");
@@ -78,7 +112,10 @@ fn inspect_of_a_non_plugin_is_a_clear_error_with_exit_2() {
 fn inspect_never_runs_the_constructor_but_run_does_in_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("hostile-ctor.marker");
-    let out = plugin_host(&["inspect", path(&plugin("hostile-ctor")), "--json"], dir.path());
+    let out = plugin_host(
+        &["inspect", path(&plugin("hostile-ctor")), "--json"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(!marker.exists(), "inspect ran the plugin's constructor");
 
@@ -86,43 +123,91 @@ fn inspect_never_runs_the_constructor_but_run_does_in_the_worker() {
     assert_eq!(code, Some(0), "{result}");
     assert_eq!(result["status"], "ok");
     assert_eq!(result["output"]["constructor_ran"], true);
-    let contents = std::fs::read_to_string(&marker).expect("run loads the plugin, so the constructor runs");
+    let contents =
+        std::fs::read_to_string(&marker).expect("run loads the plugin, so the constructor runs");
     let worker_pid: u32 = contents.trim().rsplit(' ').next().unwrap().parse().unwrap();
-    assert_ne!(worker_pid, std::process::id(), "the constructor ran in a separate worker process");
+    assert_ne!(
+        worker_pid,
+        std::process::id(),
+        "the constructor ran in a separate worker process"
+    );
 }
 
 #[test]
 fn hostile_plugins_end_with_the_right_outcome_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let (spin, code) = run_first_story("hostile-spin", dir.path());
-    assert_eq!((spin["status"].as_str(), code), (Some("timeout"), Some(1)), "{spin}");
+    assert_eq!(
+        (spin["status"].as_str(), code),
+        (Some("timeout"), Some(1)),
+        "{spin}"
+    );
     assert!(spin["usage"]["wall_ms"].as_u64().unwrap() >= 1000);
 
     let (alloc, code) = run_first_story("hostile-alloc", dir.path());
-    assert_eq!((alloc["status"].as_str(), code), (Some("memory_limit"), Some(1)), "{alloc}");
+    assert_eq!(
+        (alloc["status"].as_str(), code),
+        (Some("memory_limit"), Some(1)),
+        "{alloc}"
+    );
 
     let (panic, code) = run_first_story("hostile-panic", dir.path());
-    assert_eq!((panic["status"].as_str(), code), (Some("panic"), Some(1)), "{panic}");
-    assert_eq!(panic["error"], "hostile-panic refuses to analyse \"The Frogs and the Ox\"");
+    assert_eq!(
+        (panic["status"].as_str(), code),
+        (Some("panic"), Some(1)),
+        "{panic}"
+    );
+    assert_eq!(
+        panic["error"],
+        "hostile-panic refuses to analyse \"The Frogs and the Ox\""
+    );
 
     let (segv, code) = run_first_story("hostile-segv", dir.path());
-    assert_eq!((segv["status"].as_str(), code), (Some("crashed"), Some(1)), "{segv}");
-    assert!(segv["error"].as_str().unwrap().contains("SIGSEGV"), "{segv}");
+    assert_eq!(
+        (segv["status"].as_str(), code),
+        (Some("crashed"), Some(1)),
+        "{segv}"
+    );
+    assert!(
+        segv["error"].as_str().unwrap().contains("SIGSEGV"),
+        "{segv}"
+    );
 }
 
 #[test]
 fn jsonl_gives_each_line_its_own_outcome_on_a_fresh_worker() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("three.jsonl");
-    let stories: Vec<String> = std::fs::read_to_string(stories_path()).unwrap().lines().take(3).map(String::from).collect();
+    let stories: Vec<String> = std::fs::read_to_string(stories_path())
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(String::from)
+        .collect();
     std::fs::write(&input, stories.join("\n\n")).unwrap();
     let out = plugin_host(
-        &["run", path(&plugin("hostile-segv")), "analyze", "--input", path(&input), "--jsonl", "--json"],
+        &[
+            "run",
+            path(&plugin("hostile-segv")),
+            "analyze",
+            "--input",
+            path(&input),
+            "--jsonl",
+            "--json",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 3, "blank lines are skipped, every story gets a line");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "blank lines are skipped, every story gets a line"
+    );
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["status"], "crashed");
         assert_eq!(line["line"], i + 1);
@@ -132,12 +217,27 @@ fn jsonl_gives_each_line_its_own_outcome_on_a_fresh_worker() {
 #[test]
 fn bad_usage_exits_2_and_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let out = plugin_host(&["run", path(&plugin("word-stats")), "summarize"], dir.path());
+    let out = plugin_host(
+        &["run", path(&plugin("word-stats")), "summarize"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("no entry point `summarize`") && stderr.contains("analyze"), "{stderr}");
+    assert!(
+        stderr.contains("no entry point `summarize`") && stderr.contains("analyze"),
+        "{stderr}"
+    );
 
-    let out = plugin_host(&["run", path(&plugin("word-stats")), "analyze", "--input", "/nonexistent.jsonl"], dir.path());
+    let out = plugin_host(
+        &[
+            "run",
+            path(&plugin("word-stats")),
+            "analyze",
+            "--input",
+            "/nonexistent.jsonl",
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.jsonl"));
 
@@ -150,9 +250,25 @@ fn invalid_input_is_a_plugin_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bad.json");
     std::fs::write(&input, "{\"title\": 5}").unwrap();
-    let out = plugin_host(&["run", path(&plugin("word-stats")), "analyze", "--input", path(&input), "--json"], dir.path());
+    let out = plugin_host(
+        &[
+            "run",
+            path(&plugin("word-stats")),
+            "analyze",
+            "--input",
+            path(&input),
+            "--json",
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["status"], "plugin_error");
-    assert!(result["error"].as_str().unwrap().contains("not a valid JSON Story"), "{result}");
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid JSON Story"),
+        "{result}"
+    );
 }

@@ -32,7 +32,10 @@ fn each_hostile_plugin_is_contained_and_the_host_keeps_serving() {
         let (_, mut worker) = start(name);
         let result = worker.call("analyze", &first_story());
         assert_eq!(result.status, expected, "{name}: {result:?}");
-        assert!(!worker.is_alive(), "{name}: a failed call retires its worker");
+        assert!(
+            !worker.is_alive(),
+            "{name}: a failed call retires its worker"
+        );
         word_stats_still_works();
     }
 }
@@ -52,8 +55,19 @@ fn memory_limit_is_recognised_without_a_cgroup_too() {
 #[test]
 fn a_worker_reports_its_layers_and_serves_many_calls_warm() {
     let (_, mut worker) = start("word-stats");
-    for layer in ["session", "parent-death-signal", "fd-closing", "signal-reset", "rlimits", "watchdog"] {
-        assert!(worker.layers().iter().any(|l| l == layer), "missing layer {layer}: {:?}", worker.layers());
+    for layer in [
+        "session",
+        "parent-death-signal",
+        "fd-closing",
+        "signal-reset",
+        "rlimits",
+        "watchdog",
+    ] {
+        assert!(
+            worker.layers().iter().any(|l| l == layer),
+            "missing layer {layer}: {:?}",
+            worker.layers()
+        );
     }
     let pid = worker.pid();
     for story in stories().iter().take(20) {
@@ -107,7 +121,10 @@ fn hundreds_of_crashing_calls_leak_no_zombie_and_no_descriptor() {
         std::thread::yield_now();
         fds_after = open_fds();
     }
-    assert!(fds_after <= fds_before, "descriptors leaked: {fds_before} before, {fds_after} after");
+    assert!(
+        fds_after <= fds_before,
+        "descriptors leaked: {fds_before} before, {fds_after} after"
+    );
     assert_eq!(zombie_children(), Vec::<String>::new());
 }
 
@@ -124,7 +141,11 @@ fn concurrent_calls_from_many_threads_get_their_own_results() {
                 for story in stories.iter().skip(t).step_by(8) {
                     let result = worker.call("analyze", &serde_json::to_vec(story).unwrap());
                     assert_eq!(result.status, Outcome::Ok);
-                    assert_eq!(result.output.unwrap()["title"], story["title"], "results mixed up");
+                    assert_eq!(
+                        result.output.unwrap()["title"],
+                        story["title"],
+                        "results mixed up"
+                    );
                 }
             })
         })
@@ -147,5 +168,8 @@ fn opening_a_plugin_runs_none_of_its_code() {
     options.work_dir = Some(dir.path().to_path_buf());
     let mut worker = Worker::start(&opened, options).unwrap();
     assert!(dir.path().join("hostile-ctor.marker").exists());
-    assert_eq!(worker.call("analyze", &first_story()).output.unwrap()["constructor_ran"], true);
+    assert_eq!(
+        worker.call("analyze", &first_story()).output.unwrap()["constructor_ran"],
+        true
+    );
 }

@@ -2,5 +2,6 @@
 
 mod cli;
 mod library;
+mod profiles;
 mod sweep;
 mod word_stats;

@@ -11,7 +11,10 @@ use std::process::Command;
 /// The definitions of issue #2, as regular expressions.
 fn oracle(title: &str, text: &str) -> Value {
     let word = Regex::new(r"\p{Alphabetic}+(?:'\p{Alphabetic}+)*").unwrap();
-    let words: Vec<String> = word.find_iter(text).map(|m| m.as_str().to_lowercase()).collect();
+    let words: Vec<String> = word
+        .find_iter(text)
+        .map(|m| m.as_str().to_lowercase())
+        .collect();
     let terminators = Regex::new(r"[.!?]+").unwrap();
     let runs: Vec<_> = terminators.find_iter(text).collect();
     let after_last = runs.last().map_or(text, |m| &text[m.end()..]);
@@ -20,7 +23,11 @@ fn oracle(title: &str, text: &str) -> Value {
     for w in &words {
         *counts.entry(w).or_default() += 1;
     }
-    let mut top: Vec<(&str, u64)> = counts.iter().filter(|(w, _)| w.chars().count() >= 4).map(|(w, c)| (*w, *c)).collect();
+    let mut top: Vec<(&str, u64)> = counts
+        .iter()
+        .filter(|(w, _)| w.chars().count() >= 4)
+        .map(|(w, c)| (*w, *c))
+        .collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let chars: usize = words.iter().map(|w| w.chars().count()).sum();
     json!({
@@ -43,18 +50,38 @@ fn all_146_stories_are_analysed_correctly_in_one_warm_worker() {
         .args(["--jsonl", "--json"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<Value> =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let stories = stories();
     assert_eq!(stories.len(), 146);
     assert_eq!(lines.len(), 146);
     for (result, story) in lines.iter().zip(&stories) {
         assert_eq!(result["status"], "ok", "{result}");
-        let expected = oracle(story["title"].as_str().unwrap(), story["text"].as_str().unwrap());
+        let expected = oracle(
+            story["title"].as_str().unwrap(),
+            story["text"].as_str().unwrap(),
+        );
         assert_eq!(result["output"], expected, "story {}", story["id"]);
-        for field in ["cpu_ms", "wall_ms", "peak_rss_kb", "file_ops", "net_requests", "db_queries"] {
-            assert!(result["usage"][field].is_u64(), "usage.{field} missing in {result}");
+        for field in [
+            "cpu_ms",
+            "wall_ms",
+            "peak_rss_kb",
+            "file_ops",
+            "net_requests",
+            "db_queries",
+        ] {
+            assert!(
+                result["usage"][field].is_u64(),
+                "usage.{field} missing in {result}"
+            );
         }
         assert!(result["usage"]["peak_rss_kb"].as_u64().unwrap() > 0);
         assert_eq!(result["violations"], json!([]));
@@ -65,11 +92,17 @@ fn all_146_stories_are_analysed_correctly_in_one_warm_worker() {
 fn first_story_matches_hand_checked_counts() {
     // Counted by hand (and with Python) from story 1, "The Frogs and the Ox".
     let story = &stories()[0];
-    let expected = oracle(story["title"].as_str().unwrap(), story["text"].as_str().unwrap());
+    let expected = oracle(
+        story["title"].as_str().unwrap(),
+        story["text"].as_str().unwrap(),
+    );
     assert_eq!(expected["words"], 129);
     assert_eq!(expected["unique_words"], 76);
     assert_eq!(expected["sentences"], 12);
-    assert_eq!(expected["top_words"][0], json!({"word": "frog", "count": 5}));
+    assert_eq!(
+        expected["top_words"][0],
+        json!({"word": "frog", "count": 5})
+    );
 }
 
 #[test]
