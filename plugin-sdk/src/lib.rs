@@ -28,6 +28,10 @@
 //! `.plugin_manifest` section, where `plugin-host inspect` reads it without running your code,
 //! and export one `extern "C"` function per hook that the sandboxed worker calls.
 //!
+//! `plugin!` and `#[hook]` may also live in a plain library crate that the `cdylib` depends
+//! on; the `cdylib` must then name it (`extern crate my_hooks;`), or the linker leaves the
+//! unreferenced library, and its manifest, out.
+//!
 //! What crosses the boundary is described in [`abi`]. Panics are caught at the boundary and
 //! reported with their message; returning `Err(e)` reports `plugin_error` with `e.to_string()`.
 #![deny(missing_docs)]

@@ -221,7 +221,23 @@ mod tests {
                 .contains("big endian")
         );
         header[5] = 1;
-        assert_eq!(ElfView::parse(&header).unwrap_err().code(), "ELF_MALFORMED");
+        // Machine 0 is not this host's.
+        assert_eq!(
+            ElfView::parse(&header).unwrap_err().code(),
+            "ELF_WRONG_TARGET"
+        );
+        // x86_64, but an executable (ET_EXEC), not a shared object.
+        header[16] = 2;
+        header[18] = 62;
+        assert_eq!(
+            ElfView::parse(&header).unwrap_err().code(),
+            "ELF_NOT_SHARED_OBJECT"
+        );
+        // A header cut short.
+        assert_eq!(
+            ElfView::parse(&header[..20]).unwrap_err().code(),
+            "ELF_MALFORMED"
+        );
     }
 
     #[test]
