@@ -41,13 +41,9 @@ pub fn artifacts() -> &'static Path {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut command = Command::new(cargo);
-        command.current_dir(workspace_root()).args([
-            "build",
-            "--quiet",
-            "-p",
-            "host-loader",
-            "--bins",
-        ]);
+        command
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "-p", "host-loader"]);
         for example in EXAMPLES {
             command.args(["-p", example]);
         }

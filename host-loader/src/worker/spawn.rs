@@ -67,7 +67,7 @@ pub fn find_worker_exe() -> io::Result<PathBuf> {
     Err(io::Error::new(
         io::ErrorKind::NotFound,
         format!(
-            "cannot find the `{WORKER_EXE_NAME}` executable next to {}; build it (`cargo build -p host-loader --bins`) or set {WORKER_EXE_ENV}",
+            "cannot find the `{WORKER_EXE_NAME}` executable next to {}; build it (`cargo build -p host-loader`) or set {WORKER_EXE_ENV}",
             exe.display()
         ),
     ))
