@@ -28,11 +28,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+/// The cargo target directory (`$CARGO_TARGET_DIR`, else `target/` in the workspace).
+pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => workspace_root().join("target"),
     }
+}
+
+/// A `cargo` command (the one running the tests) in the workspace root.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    command.current_dir(workspace_root());
+    command
 }
 
 /// The directory holding the built binaries and plugins (debug profile).

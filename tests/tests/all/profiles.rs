@@ -3,16 +3,13 @@
 //! crate rather than in the cdylib itself.
 
 use host_loader::{Outcome, Plugin, Worker};
-use integration_tests::{stories, worker_options, workspace_root};
-use std::process::Command;
+use integration_tests::{cargo, stories, target_dir, worker_options};
 
 #[test]
 fn manifest_survives_fat_lto_gc_sections_and_a_dependency_crate() {
     // A separate target dir: different RUSTFLAGS would otherwise invalidate the main build.
-    let target = workspace_root().join("target").join("profile-check");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
+    let target = target_dir().join("profile-check");
+    let status = cargo()
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTFLAGS", "-C link-arg=-Wl,--gc-sections")
         .args([
