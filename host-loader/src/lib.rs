@@ -32,4 +32,4 @@ pub use error::Error;
 pub use inspect::Report;
 pub use outcome::{CallResult, Outcome, Usage};
 pub use plugin::Plugin;
-pub use worker::{Worker, WorkerOptions};
+pub use worker::{LaunchMode, Worker, WorkerOptions};

@@ -31,8 +31,20 @@ use std::os::unix::net::UnixStream;
 const EXIT_SETUP_FAILED: i32 = 70;
 
 /// Entry point of the `plugin-worker` executable. Never returns.
+///
+/// `plugin-worker --launcher --parent-pid N` runs the launcher (fork server, see
+/// [`super::launcher`]); `plugin-worker --parent-pid N` runs one worker directly (exec mode).
 pub fn main() -> ! {
     let parent = parse_parent_pid();
+    if std::env::args().any(|a| a == "--launcher") {
+        super::launcher::serve(parent)
+    }
+    run(parent, None)
+}
+
+/// The worker proper, with the IPC channel on descriptor 0 and the capture pipe on 1 and 2.
+/// `parent` is the host's pid; `work_dir`, when set, is entered once the channel works.
+pub fn run(parent: i32, work_dir: Option<&std::path::Path>) -> ! {
     if let Err(e) = process::enter_session_and_watch_parent(parent) {
         eprintln!("plugin-worker: {e}");
         exit(EXIT_SETUP_FAILED);
@@ -46,6 +58,11 @@ pub fn main() -> ! {
     };
     if let Err(e) = process::reset_signals() {
         fail(&mut channel, "signal-reset", &e.to_string());
+    }
+    if let Some(dir) = work_dir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        fail(&mut channel, "work-dir", &format!("{}: {e}", dir.display()));
     }
     let memfd = match crate::ipc::fd::recv_fd(&channel) {
         Ok(fd) => fd,
@@ -97,7 +114,7 @@ fn parse_parent_pid() -> i32 {
     }
 }
 
-fn exit(code: i32) -> ! {
+pub(crate) fn exit(code: i32) -> ! {
     // _exit: do not run the plugin's atexit handlers or destructors in a process that is done.
     // SAFETY: _exit never returns and has no preconditions.
     unsafe { libc::_exit(code) }

@@ -18,6 +18,7 @@
 //! A worker whose call did not end `ok` or `plugin_error` is retired ([`Outcome::keeps_worker`]).
 
 pub mod child;
+pub mod launcher;
 mod measure;
 pub mod spawn;
 
@@ -63,6 +64,20 @@ pub struct WorkerOptions {
     pub use_cgroup: bool,
     /// The worker's working directory. By default the host's.
     pub work_dir: Option<PathBuf>,
+    /// How the worker process is created. By default forked from the launcher.
+    pub launch: LaunchMode,
+}
+
+/// How a worker process is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LaunchMode {
+    /// Forked from the launcher (fork server, [`launcher`]): launch cost does not depend on the
+    /// host's size or threads, and no `exec` per worker.
+    #[default]
+    Launcher,
+    /// A fresh `plugin-worker` process per worker (`posix_spawn` + `exec` from the spawner
+    /// thread). Slower; kept as the reference point in the benchmarks.
+    Exec,
 }
 
 impl WorkerOptions {
@@ -74,6 +89,7 @@ impl WorkerOptions {
             worker_exe: None,
             use_cgroup: true,
             work_dir: None,
+            launch: LaunchMode::default(),
         }
     }
 }
@@ -145,25 +161,22 @@ impl Worker {
         let (host_end, worker_end) = UnixStream::pair()?;
         let (capture_read, capture_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-        let mut command = Command::new(&exe);
-        command
-            .arg("--parent-pid")
-            .arg(std::process::id().to_string())
-            .env_clear()
-            // One malloc arena: keeps address-space use close to memory use under RLIMIT_AS.
-            .env("MALLOC_ARENA_MAX", "1")
-            .stdin(Stdio::from(OwnedFd::from(worker_end)))
-            .stdout(Stdio::from(capture_write.try_clone()?))
-            .stderr(Stdio::from(capture_write));
-        if let Some(dir) = &options.work_dir {
-            command.current_dir(dir);
-        }
-        let child = spawn::spawn(command)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", exe.display())))?;
-        // The command (and with it our copies of the worker's descriptors) is gone; only the
-        // worker holds the write end of the capture pipe now.
-        let pid = child.id() as i32;
-        drop(child);
+        let worker_end = OwnedFd::from(worker_end);
+        let pid = match options.launch {
+            LaunchMode::Launcher => {
+                let launched = launcher::for_exe(&exe).launch(
+                    &worker_end,
+                    &capture_write,
+                    options.work_dir.as_deref(),
+                );
+                drop(worker_end);
+                drop(capture_write);
+                launched?
+            }
+            LaunchMode::Exec => spawn_exec(&exe, worker_end, capture_write, &options)?,
+        };
+        // Only the worker holds the write end of the capture pipe now, so the capture thread
+        // ends when the worker (and anything it left behind) does.
         let pidfd = measure::pidfd_open(pid)?;
 
         let captured = Arc::new(Mutex::new(Captured::default()));
@@ -608,6 +621,32 @@ impl Worker {
         }
         self.reaped
     }
+}
+
+/// Starts `exe` as one worker process (exec mode) and returns its pid.
+fn spawn_exec(
+    exe: &std::path::Path,
+    worker_end: OwnedFd,
+    capture_write: OwnedFd,
+    options: &WorkerOptions,
+) -> std::io::Result<i32> {
+    let mut command = Command::new(exe);
+    command
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
+        .env_clear()
+        // One malloc arena: keeps address-space use close to memory use under RLIMIT_AS.
+        .env("MALLOC_ARENA_MAX", "1")
+        .stdin(Stdio::from(worker_end))
+        .stdout(Stdio::from(capture_write.try_clone()?))
+        .stderr(Stdio::from(capture_write));
+    if let Some(dir) = &options.work_dir {
+        command.current_dir(dir);
+    }
+    let child = spawn::spawn(command)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", exe.display())))?;
+    // The command, and with it our copies of the worker's descriptors, is gone.
+    Ok(child.id() as i32)
 }
 
 impl Drop for Worker {

@@ -1,0 +1,323 @@
+//! The launcher: a small fork server that workers are forked from, instead of from the host.
+//!
+//! Forking the host itself is slow (page tables are copied, so the cost grows with the host's
+//! memory) and unsafe (the child of a multi-threaded process inherits locks held by threads
+//! that do not exist in it). Spawning a fresh executable per worker avoids both, but pays for
+//! `exec`, dynamic linking and runtime start-up on every launch. The launcher pays that once:
+//!
+//! - It is the `plugin-worker` executable started with `--launcher`, exec'd cleanly from the
+//!   host's spawner thread ([`super::spawn`]); it is single-threaded, small, and never loads
+//!   plugin code.
+//! - For each launch the host sends it a [`LaunchRequest`] frame carrying two descriptors (the
+//!   worker's end of the IPC socketpair and the write end of the capture pipe). The launcher
+//!   forks with `CLONE_PARENT`, so the new worker is a child of the **host**, not of the
+//!   launcher: the host opens a pidfd for it, reaps it with `wait4` and reads its resource
+//!   usage exactly as for an exec'd worker. The launcher answers with the pid.
+//! - The forked child moves the descriptors to 0, 1 and 2 and runs the same worker setup as an
+//!   exec'd worker ([`super::child::run`]).
+//!
+//! The fork is the raw `clone` system call, not glibc's `fork()`: `fork()` cannot create a
+//! sibling. That skips glibc's at-fork handlers, which only matter for state of other threads
+//! and for locks held at the time of the fork; the launcher has no other threads and forks only
+//! from its idle loop, holding no lock.
+//!
+//! The launcher exits when the host closes its channel, and dies with the host's spawner thread
+//! (`PR_SET_PDEATHSIG`). If it dies anyway, the next launch starts a new one.
+
+use super::spawn;
+use crate::ipc::fd::{recv_with_fds, send_with_fds};
+use crate::ipc::frame::{self, HEADER_LEN};
+use crate::ipc::message;
+use crate::sandbox::process;
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Largest launch request or reply (they hold a path at most).
+const MAX_MESSAGE: usize = 8 * 1024;
+/// How long the host waits for the launcher to answer before restarting it.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Exit code of a launcher that could not set itself up.
+const EXIT_SETUP_FAILED: i32 = 71;
+
+/// Host to launcher: fork a worker. Two descriptors travel with it: the worker's IPC channel
+/// and the capture pipe's write end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchRequest {
+    /// The worker's working directory (raw bytes of the path), if not the launcher's.
+    pub work_dir: Option<Vec<u8>>,
+}
+
+/// Launcher to host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LaunchReply {
+    /// The worker runs, as a child of the host.
+    Launched {
+        /// Its pid.
+        pid: i32,
+    },
+    /// The fork failed.
+    Failed {
+        /// Why.
+        message: String,
+    },
+}
+
+/// The host's handle on one launcher process (one per worker executable).
+#[derive(Debug)]
+pub struct Launcher {
+    exe: PathBuf,
+    running: Mutex<Option<Running>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    pid: i32,
+    pidfd: OwnedFd,
+    socket: UnixStream,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        super::measure::kill_tree(&self.pidfd, self.pid);
+        let _ = super::measure::reap(self.pid);
+    }
+}
+
+/// The launcher for `exe`, shared by the whole host process. Not started until
+/// [`Launcher::start`] or the first launch.
+pub fn for_exe(exe: &Path) -> Arc<Launcher> {
+    static LAUNCHERS: OnceLock<Mutex<Vec<Arc<Launcher>>>> = OnceLock::new();
+    let launchers = LAUNCHERS.get_or_init(Default::default);
+    let mut launchers = launchers.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = launchers.iter().find(|l| l.exe == exe) {
+        return Arc::clone(found);
+    }
+    let launcher = Arc::new(Launcher {
+        exe: exe.to_path_buf(),
+        running: Mutex::new(None),
+    });
+    launchers.push(Arc::clone(&launcher));
+    launcher
+}
+
+impl Launcher {
+    /// Starts the launcher process if it is not running. Call it early, while the host is
+    /// small; later launches never depend on the host's size.
+    pub fn start(&self) -> io::Result<()> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.is_none() {
+            *running = Some(self.spawn()?);
+        }
+        Ok(())
+    }
+
+    /// The launcher's pid, if it runs.
+    pub fn pid(&self) -> Option<i32> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.as_ref().map(|r| r.pid)
+    }
+
+    /// Forks a worker that gets `ipc` as its channel and `capture` as its stdout and stderr.
+    /// Returns the worker's pid; the worker is a child of this process. A launcher that died or
+    /// stopped answering is replaced once.
+    pub fn launch(
+        &self,
+        ipc: &OwnedFd,
+        capture: &OwnedFd,
+        work_dir: Option<&Path>,
+    ) -> io::Result<i32> {
+        let request = LaunchRequest {
+            work_dir: work_dir.map(|d| d.as_os_str().as_bytes().to_vec()),
+        };
+        let request = frame::encode(&message::encode(&request), MAX_MESSAGE)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last_error = None;
+        for _attempt in 0..2 {
+            if running.is_none() {
+                *running = Some(self.spawn()?);
+            }
+            let Some(launcher) = running.as_mut() else {
+                continue;
+            };
+            match exchange(launcher, &request, ipc, capture) {
+                Ok(LaunchReply::Launched { pid }) => return Ok(pid),
+                Ok(LaunchReply::Failed { message }) => {
+                    return Err(io::Error::other(format!("launcher: {message}")));
+                }
+                Err(e) => {
+                    // Dropping kills and reaps it; the next attempt starts a fresh one.
+                    *running = None;
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("launcher unavailable")))
+    }
+
+    fn spawn(&self) -> io::Result<Running> {
+        let (host_end, launcher_end) = UnixStream::pair()?;
+        let mut command = Command::new(&self.exe);
+        command
+            .arg("--launcher")
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
+            .env_clear()
+            // One malloc arena: keeps address-space use close to memory use under RLIMIT_AS
+            // in the workers forked from here.
+            .env("MALLOC_ARENA_MAX", "1")
+            .stdin(Stdio::from(OwnedFd::from(launcher_end)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = spawn::spawn(command).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot start the launcher {}: {e}", self.exe.display()),
+            )
+        })?;
+        let pid = child.id() as i32;
+        drop(child);
+        let pidfd = super::measure::pidfd_open(pid)?;
+        host_end.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        host_end.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(Running {
+            pid,
+            pidfd,
+            socket: host_end,
+        })
+    }
+}
+
+fn exchange(
+    launcher: &mut Running,
+    request: &[u8],
+    ipc: &OwnedFd,
+    capture: &OwnedFd,
+) -> io::Result<LaunchReply> {
+    send_with_fds(
+        &launcher.socket,
+        request,
+        &[ipc.as_raw_fd(), capture.as_raw_fd()],
+    )?;
+    let reply = frame::read_frame(&mut launcher.socket, MAX_MESSAGE)
+        .map_err(|e| io::Error::other(format!("launcher did not answer: {e}")))?;
+    message::decode(&reply)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("launcher reply: {e}")))
+}
+
+/// The launcher process: set up like a worker (own session, death of parent, descriptors,
+/// signals), then fork one worker per request until the host closes the channel.
+pub fn serve(parent: i32) -> ! {
+    if let Err(e) = process::enter_session_and_watch_parent(parent) {
+        eprintln!("plugin-worker --launcher: {e}");
+        super::child::exit(EXIT_SETUP_FAILED);
+    }
+    let mut channel = match process::take_ipc_channel() {
+        Ok(channel) => channel,
+        Err(e) => {
+            eprintln!("plugin-worker --launcher: cannot set up the channel: {e}");
+            super::child::exit(EXIT_SETUP_FAILED);
+        }
+    };
+    if let Err(e) = process::reset_signals() {
+        eprintln!("plugin-worker --launcher: cannot reset signals: {e}");
+        super::child::exit(EXIT_SETUP_FAILED);
+    }
+    loop {
+        let (request, fds) = match receive(&mut channel) {
+            Ok(Some(received)) => received,
+            // The host closed the channel: it is done with us.
+            Ok(None) => super::child::exit(0),
+            Err(e) => {
+                eprintln!("plugin-worker --launcher: bad request: {e}");
+                super::child::exit(EXIT_SETUP_FAILED);
+            }
+        };
+        let reply = fork_worker(parent, request, fds);
+        let sent = frame::write_frame(&mut channel, &message::encode(&reply), MAX_MESSAGE);
+        if sent.is_err() {
+            super::child::exit(0);
+        }
+    }
+}
+
+/// Reads one request and the descriptors that came with it; `None` at end of stream.
+fn receive(channel: &mut UnixStream) -> io::Result<Option<(LaunchRequest, Vec<OwnedFd>)>> {
+    let mut buf = vec![0u8; HEADER_LEN + MAX_MESSAGE];
+    let (mut have, fds) = recv_with_fds(channel, &mut buf)?;
+    if have == 0 {
+        return Ok(None);
+    }
+    while have < HEADER_LEN {
+        have += read_more(channel, &mut buf, have)?;
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(buf.get(..HEADER_LEN).unwrap_or_default());
+    let len = u32::from_le_bytes(header) as usize;
+    if len > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("request of {len} bytes"),
+        ));
+    }
+    while have < HEADER_LEN + len {
+        have += read_more(channel, &mut buf, have)?;
+    }
+    let body = buf.get(HEADER_LEN..HEADER_LEN + len).unwrap_or_default();
+    let request = message::decode(body)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    Ok(Some((request, fds)))
+}
+
+fn read_more(channel: &mut UnixStream, buf: &mut [u8], have: usize) -> io::Result<usize> {
+    let rest = buf.get_mut(have..).unwrap_or_default();
+    match channel.read(rest)? {
+        0 => Err(io::ErrorKind::UnexpectedEof.into()),
+        n => Ok(n),
+    }
+}
+
+fn fork_worker(parent: i32, request: LaunchRequest, fds: Vec<OwnedFd>) -> LaunchReply {
+    let Ok([ipc, capture]) = <[OwnedFd; 2]>::try_from(fds) else {
+        return LaunchReply::Failed {
+            message: "a launch request carries exactly two descriptors".into(),
+        };
+    };
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: raw clone without CLONE_VM and without a new stack behaves like fork(): the child
+    // continues here on a copy of this (single-threaded, lock-free at this point) process. The
+    // remaining arguments (parent/child tid pointers, tls) are unused and null.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match pid {
+        -1 => LaunchReply::Failed {
+            message: format!("clone failed: {}", io::Error::last_os_error()),
+        },
+        0 => {
+            become_worker(parent, request, &ipc, &capture);
+        }
+        pid => LaunchReply::Launched { pid: pid as i32 },
+    }
+}
+
+/// In the forked child: put the channel on 0 and the capture pipe on 1 and 2, then run the
+/// worker. Never returns.
+fn become_worker(parent: i32, request: LaunchRequest, ipc: &OwnedFd, capture: &OwnedFd) -> ! {
+    for (from, to) in [(ipc, 0), (capture, 1), (capture, 2)] {
+        // SAFETY: dup2 onto a standard descriptor this process owns; `from` is a valid open
+        // descriptor. The duplicate does not carry close-on-exec.
+        if unsafe { libc::dup2(from.as_raw_fd(), to) } != to {
+            super::child::exit(EXIT_SETUP_FAILED);
+        }
+    }
+    let work_dir = request
+        .work_dir
+        .map(|bytes| PathBuf::from(std::ffi::OsString::from_vec(bytes)));
+    super::child::run(parent, work_dir.as_deref())
+}
