@@ -6,13 +6,17 @@
 //!    [`inspect`]s it: the ELF header, the manifest records in the `.plugin_manifest` section,
 //!    the exported entry point symbols and their signature hashes. No plugin code runs; the
 //!    file is never `dlopen`ed in this process.
-//! 2. The inspected bytes are sealed in a memfd. A worker ([`worker::Worker`]) is a separate
-//!    executable (`plugin-worker`) started from a dedicated spawner thread; before it loads the
-//!    plugin it confines itself ([`sandbox`]) and then `dlopen`s exactly the sealed bytes that
-//!    were hashed and inspected, so there is no check-then-use gap.
-//! 3. Each call is a request frame over a socketpair ([`ipc`]); the parent-side watchdog
-//!    enforces the wall-clock and CPU deadlines, measures usage, and classifies the call into
-//!    exactly one [`outcome::Outcome`].
+//! 2. The inspected bytes are sealed in a memfd. A worker ([`worker::Worker`]) is forked from
+//!    the launcher, a small single-threaded fork server started once per host
+//!    ([`worker::launcher`]), so launching does not depend on the host's size or threads.
+//!    Before the worker loads the plugin it confines itself ([`sandbox`]); then it `dlopen`s
+//!    exactly the sealed bytes that were hashed and inspected, so there is no check-then-use
+//!    gap, and runs the plugin's `init`.
+//! 3. Each call is a request frame over a socketpair ([`ipc`]); streams keep several requests
+//!    in flight. The parent-side watchdog enforces the wall-clock and CPU deadlines, measures
+//!    usage, and classifies each call into exactly one [`outcome::Outcome`].
+//! 4. A [`pool::Pool`] keeps warm workers per plugin, retires any worker after a call that did
+//!    not end `ok`, and evicts idle ones.
 //!
 //! Everything that comes from the file or from the worker is treated as hostile: bounded
 //! parsing, no panics, clear errors.
@@ -25,6 +29,7 @@ pub mod inspect;
 pub mod ipc;
 pub mod outcome;
 pub mod plugin;
+pub mod pool;
 pub mod sandbox;
 pub mod worker;
 
@@ -32,4 +37,5 @@ pub use error::Error;
 pub use inspect::Report;
 pub use outcome::{CallResult, Outcome, Usage};
 pub use plugin::Plugin;
+pub use pool::{Pool, PoolConfig};
 pub use worker::{LaunchMode, Worker, WorkerOptions};

@@ -50,7 +50,7 @@ impl Outcome {
     /// returned normally leaves it usable; every other outcome retires it, so a later call
     /// never sees state left behind by a failed one.
     pub fn keeps_worker(self) -> bool {
-        self == Outcome::Ok || self == Outcome::PluginError
+        self == Outcome::Ok
     }
 }
 
@@ -99,6 +99,8 @@ pub struct CallResult {
     pub usage: Usage,
     /// Rules broken during the call.
     pub violations: Vec<Violation>,
+    /// The enforcement layers active in the worker that ran the call (empty if none ran).
+    pub layers: Vec<String>,
 }
 
 impl CallResult {
@@ -110,6 +112,7 @@ impl CallResult {
             error: Some(error.into()),
             usage,
             violations: Vec::new(),
+            layers: Vec::new(),
         }
     }
 }

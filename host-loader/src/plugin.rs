@@ -7,10 +7,7 @@
 
 use crate::error::Error;
 use crate::inspect::{self, Report};
-use nix::fcntl::{FcntlArg, SealFlag, fcntl};
-use nix::sys::memfd::{MFdFlags, memfd_create};
 use plugin_manifest::{Limits, Manifest, SecurityLevel};
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -111,17 +108,5 @@ pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn seal(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {
-    let memfd = memfd_create(
-        format!("plugin:{name}").as_str(),
-        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-    )?;
-    let mut file = std::fs::File::from(memfd);
-    file.write_all(bytes)?;
-    let memfd = OwnedFd::from(file);
-    let seals = SealFlag::F_SEAL_WRITE
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_SEAL;
-    fcntl(&memfd, FcntlArg::F_ADD_SEALS(seals))?;
-    Ok(memfd)
+    crate::ipc::shared::seal(&format!("plugin:{name}"), bytes)
 }

@@ -48,6 +48,17 @@ pub const HOOK_SYMBOL_PREFIX: &str = "__plugin_hook_";
 /// Prefix of the exported record symbol describing each entry point: `__plugin_hookinfo_<hook>`.
 pub const HOOK_INFO_SYMBOL_PREFIX: &str = "__plugin_hookinfo_";
 
+/// The lifecycle entry point run once when a worker starts, with the plugin's configuration.
+pub const INIT_HOOK: &str = "init";
+
+/// The lifecycle entry point run when a healthy worker is retired, under a short deadline.
+pub const SHUTDOWN_HOOK: &str = "shutdown";
+
+/// Whether `hook` is a lifecycle entry point (called by the host, never by name).
+pub fn is_lifecycle_hook(hook: &str) -> bool {
+    hook == INIT_HOOK || hook == SHUTDOWN_HOOK
+}
+
 /// The exported function symbol for `hook`.
 pub fn hook_symbol(hook: &str) -> String {
     format!("{HOOK_SYMBOL_PREFIX}{hook}")

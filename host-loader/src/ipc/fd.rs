@@ -37,6 +37,22 @@ pub fn send_with_fds(socket: &impl AsRawFd, bytes: &[u8], fds: &[RawFd]) -> io::
     Ok(())
 }
 
+/// One `sendmsg` of `bytes` (with `fds` attached when not empty): returns how many bytes went
+/// out. `EINTR` and `EAGAIN` are returned to the caller.
+pub fn send_some(socket: &impl AsRawFd, bytes: &[u8], fds: &[RawFd]) -> io::Result<usize> {
+    let iov = [IoSlice::new(bytes)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        cmsgs,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(io::Error::from)
+}
+
 /// One `recvmsg`: reads into `buf`, returns how many bytes arrived (0 at end of stream) and the
 /// descriptors that came with them (close-on-exec). More than [`MAX_FDS_PER_MESSAGE`]
 /// descriptors, or a truncated control message, is an error (the received ones are closed).

@@ -149,12 +149,25 @@ pub fn write_frame_before<S: Write + AsFd>(
     Ok(())
 }
 
-/// Incremental reader for a non-blocking socket (host side): feed it whatever is readable,
-/// take frames out when complete.
+/// Most descriptors that may wait in a [`FrameReader`] for the frames that refer to them.
+pub const MAX_PENDING_FDS: usize = 16;
+
+/// Incremental frame reader over a Unix socket: feed it whatever is readable, take frames out
+/// when complete. Descriptors that arrive with the bytes (`SCM_RIGHTS`) are queued in order for
+/// the frames that refer to them ([`FrameReader::take_fd`]).
+///
+/// On a non-blocking socket [`FrameReader::fill`] never blocks (host side); on a blocking one
+/// it waits for the first bytes (worker side). Either way one `fill` takes in as many frames as
+/// the kernel has ready, up to one chunk, so a burst of requests costs one read.
 #[derive(Debug)]
 pub struct FrameReader {
     buf: Vec<u8>,
+    /// Where the unconsumed bytes start in `buf`.
+    start: usize,
     max: usize,
+    fds: std::collections::VecDeque<std::os::fd::OwnedFd>,
+    /// Receive buffer, allocated once.
+    scratch: Box<[u8]>,
 }
 
 impl FrameReader {
@@ -162,49 +175,76 @@ impl FrameReader {
     pub fn new(max: usize) -> FrameReader {
         FrameReader {
             buf: Vec::new(),
+            start: 0,
             max,
+            fds: Default::default(),
+            scratch: vec![0u8; CHUNK].into_boxed_slice(),
         }
+    }
+
+    fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
     }
 
     /// A complete frame already buffered, if any.
     pub fn take_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let Some(header) = self.buf.get(..HEADER_LEN) else {
+        let Some(need) = self.next_frame_len() else {
             return Ok(None);
         };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        check_len(len, self.max)?;
-        if self.buf.len() < HEADER_LEN + len {
+        check_len(need - HEADER_LEN, self.max)?;
+        let Some(frame) = self.pending().get(HEADER_LEN..need) else {
             return Ok(None);
+        };
+        let frame = frame.to_vec();
+        self.start += need;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
         }
-        let rest = self.buf.split_off(HEADER_LEN + len);
-        let mut frame = std::mem::replace(&mut self.buf, rest);
-        frame.drain(..HEADER_LEN);
         Ok(Some(frame))
     }
 
-    /// Reads what is available without blocking. Returns `Ok(true)` if bytes arrived,
-    /// `Ok(false)` if none were ready, and [`FrameError::Closed`] at end of stream.
-    pub fn fill(&mut self, socket: &mut impl Read) -> Result<bool, FrameError> {
-        let mut chunk = [0u8; CHUNK];
+    /// The oldest received descriptor not yet taken by a frame.
+    pub fn take_fd(&mut self) -> Option<std::os::fd::OwnedFd> {
+        self.fds.pop_front()
+    }
+
+    /// Reads what is available. Returns `Ok(true)` if bytes arrived, `Ok(false)` if none were
+    /// ready (non-blocking socket), and [`FrameError::Closed`] at end of stream.
+    pub fn fill(&mut self, socket: &std::os::unix::net::UnixStream) -> Result<bool, FrameError> {
         let mut got_any = false;
         loop {
             // Never buffer more than one maximal frame plus its header.
-            if self.buf.len() > self.max + HEADER_LEN {
-                let len = self.buf.len();
+            if self.pending().len() > self.max + HEADER_LEN {
+                let len = self.pending().len();
                 return Err(FrameError::TooLarge { len, max: self.max });
             }
-            match socket.read(&mut chunk) {
-                Ok(0) => {
+            match crate::ipc::fd::recv_with_fds(socket, &mut self.scratch) {
+                Ok((0, _)) => {
                     return Err(FrameError::Closed {
-                        partial: !self.buf.is_empty(),
+                        partial: !self.pending().is_empty(),
                     });
                 }
-                Ok(n) => {
+                Ok((n, fds)) => {
+                    if self.fds.len() + fds.len() > MAX_PENDING_FDS {
+                        return Err(FrameError::Io(io::Error::new(
+                            ErrorKind::InvalidData,
+                            format!(
+                                "more than {MAX_PENDING_FDS} descriptors sent ahead of their frames"
+                            ),
+                        )));
+                    }
+                    self.fds.extend(fds);
+                    if self.start > 0 && self.start >= self.buf.len() / 2 {
+                        self.buf.drain(..self.start);
+                        self.start = 0;
+                    }
                     self.buf
-                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
+                        .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
                     got_any = true;
-                    // Stop early once a whole frame is here, so a flood cannot keep us busy.
-                    if matches!(self.take_frame_len(), Some(need) if self.buf.len() >= need) {
+                    // Stop once a whole frame is here: the caller has work, and a flood cannot
+                    // keep us reading.
+                    if matches!(self.next_frame_len(), Some(need) if self.pending().len() >= need) {
                         return Ok(true);
                     }
                 }
@@ -217,13 +257,87 @@ impl FrameReader {
 
     /// Whether a complete frame (or an oversize header, which `take_frame` reports) is buffered.
     pub fn has_frame(&self) -> bool {
-        self.take_frame_len()
-            .is_some_and(|need| self.buf.len() >= need || need > self.max + HEADER_LEN)
+        self.next_frame_len()
+            .is_some_and(|need| self.pending().len() >= need || need > self.max + HEADER_LEN)
     }
 
-    fn take_frame_len(&self) -> Option<usize> {
-        let header = self.buf.get(..HEADER_LEN)?;
+    fn next_frame_len(&self) -> Option<usize> {
+        let header = self.pending().get(..HEADER_LEN)?;
         Some(HEADER_LEN + u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize)
+    }
+}
+
+/// Outgoing frames not yet written, with the descriptors to attach to some of them. Frames are
+/// queued with [`Outbox::push`] and go out together: consecutive frames in one `send`, a frame
+/// that carries a descriptor in a `sendmsg` that attaches it to the frame's first byte.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    bytes: Vec<u8>,
+    written: usize,
+    /// Descriptors and the offset in `bytes` of the frame they belong to, in order.
+    fds: std::collections::VecDeque<(usize, std::os::fd::OwnedFd)>,
+}
+
+impl Outbox {
+    /// Queues a frame, with a descriptor to pass along with it.
+    pub fn push(
+        &mut self,
+        payload: &[u8],
+        max: usize,
+        fd: Option<std::os::fd::OwnedFd>,
+    ) -> Result<(), FrameError> {
+        let frame = encode(payload, max)?;
+        if let Some(fd) = fd {
+            self.fds.push_back((self.bytes.len(), fd));
+        }
+        self.bytes.extend_from_slice(&frame);
+        Ok(())
+    }
+
+    /// Whether everything queued has been written.
+    pub fn is_empty(&self) -> bool {
+        self.written == self.bytes.len()
+    }
+
+    /// Writes as much as the socket takes. Returns `Ok(true)` when everything is out; on a
+    /// non-blocking socket `Ok(false)` means "wait for POLLOUT and call again".
+    pub fn flush(&mut self, socket: &std::os::unix::net::UnixStream) -> Result<bool, FrameError> {
+        use std::os::fd::AsRawFd;
+        while self.written < self.bytes.len() {
+            let next_fd = self.fds.front().map(|(offset, _)| *offset);
+            let (end, attach) = match next_fd {
+                Some(offset) if offset == self.written => {
+                    let end = self.fds.get(1).map_or(self.bytes.len(), |(o, _)| *o);
+                    (end, self.fds.front().map(|(_, fd)| fd.as_raw_fd()))
+                }
+                Some(offset) => (offset, None),
+                None => (self.bytes.len(), None),
+            };
+            let chunk = self.bytes.get(self.written..end).unwrap_or_default();
+            let attach: &[std::os::fd::RawFd] = match &attach {
+                Some(fd) => std::slice::from_ref(fd),
+                None => &[],
+            };
+            match crate::ipc::fd::send_some(socket, chunk, attach) {
+                Ok(0) => return Err(FrameError::Closed { partial: true }),
+                Ok(n) => {
+                    if !attach.is_empty() {
+                        // The descriptor went with the first byte; our copy can close.
+                        self.fds.pop_front();
+                    }
+                    self.written += n;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                    return Err(FrameError::Closed { partial: true });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.bytes.clear();
+        self.written = 0;
+        Ok(true)
     }
 }
 
@@ -263,34 +377,34 @@ mod tests {
 
     #[test]
     fn nonblocking_reader_assembles_split_frames() {
-        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
         b.set_nonblocking(true).unwrap();
         let mut reader = FrameReader::new(1024);
         let bytes = encode(b"split frame", 1024).unwrap();
         a.write_all(&bytes[..3]).unwrap();
-        assert!(reader.fill(&mut b).unwrap());
+        assert!(reader.fill(&b).unwrap());
         assert_eq!(reader.take_frame().unwrap(), None);
-        assert!(!reader.fill(&mut b).unwrap());
+        assert!(!reader.fill(&b).unwrap());
         a.write_all(&bytes[3..]).unwrap();
         a.write_all(&encode(b"second", 1024).unwrap()).unwrap();
-        reader.fill(&mut b).unwrap();
+        reader.fill(&b).unwrap();
         assert_eq!(reader.take_frame().unwrap().unwrap(), b"split frame");
-        reader.fill(&mut b).unwrap();
+        reader.fill(&b).unwrap();
         assert_eq!(reader.take_frame().unwrap().unwrap(), b"second");
         drop(a);
         assert!(matches!(
-            reader.fill(&mut b),
+            reader.fill(&b),
             Err(FrameError::Closed { partial: false })
         ));
     }
 
     #[test]
     fn nonblocking_reader_refuses_oversize_header() {
-        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
         b.set_nonblocking(true).unwrap();
         a.write_all(&(2048u32).to_le_bytes()).unwrap();
         let mut reader = FrameReader::new(1024);
-        reader.fill(&mut b).unwrap();
+        reader.fill(&b).unwrap();
         assert!(matches!(
             reader.take_frame(),
             Err(FrameError::TooLarge {
@@ -298,6 +412,33 @@ mod tests {
                 max: 1024
             })
         ));
+    }
+
+    #[test]
+    fn outbox_batches_frames_and_attaches_descriptors_in_order() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut outbox = Outbox::default();
+        let (marker_read, marker_write) = nix::unistd::pipe().unwrap();
+        drop(marker_read);
+        outbox.push(b"one", 64, None).unwrap();
+        outbox.push(b"two", 64, Some(marker_write)).unwrap();
+        outbox.push(b"three", 64, None).unwrap();
+        assert!(outbox.flush(&a).unwrap());
+        assert!(outbox.is_empty());
+        let mut reader = FrameReader::new(64);
+        let mut frames = Vec::new();
+        while frames.len() < 3 {
+            reader.fill(&b).unwrap();
+            while let Some(frame) = reader.take_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(frames, [&b"one"[..], b"two", b"three"]);
+        assert!(
+            reader.take_fd().is_some(),
+            "the descriptor arrived with its frame"
+        );
+        assert!(reader.take_fd().is_none());
     }
 
     #[test]

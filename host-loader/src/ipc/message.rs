@@ -3,8 +3,9 @@
 //! Order on a fresh worker: host sends the plugin's descriptor ([`super::fd`]), then
 //! [`ToWorker::Load`]; the worker answers [`FromWorker::Confined`] (sent before any plugin
 //! code runs, so it is trustworthy) and then [`FromWorker::Ready`] or
-//! [`FromWorker::LoadFailed`]. Then any number of [`ToWorker::Call`] / [`FromWorker::Result`]
-//! pairs, and finally [`ToWorker::Shutdown`].
+//! [`FromWorker::LoadFailed`]. Then any number of [`ToWorker::Call`]s, answered by
+//! [`FromWorker::Result`]s in the same order (several calls may be in flight), and finally
+//! [`ToWorker::Shutdown`].
 
 use plugin_manifest::Limits;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ pub enum ToWorker {
         /// The hook to call.
         hook: String,
         /// The encoded input.
-        input: Vec<u8>,
+        input: Payload,
     },
     /// Exit cleanly.
     Shutdown,
@@ -65,7 +66,20 @@ pub enum FromWorker {
         /// One of `plugin_sdk::abi::STATUS_*`.
         status: u8,
         /// Output bytes or a UTF-8 message.
-        payload: Vec<u8>,
+        payload: Payload,
+    },
+}
+
+/// The bytes of a call's input or result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// In the frame itself.
+    Inline(Vec<u8>),
+    /// In a sealed memfd passed with this frame (`super::shared`): the next descriptor the
+    /// receiver has not yet taken, holding exactly `len` bytes.
+    Shared {
+        /// Its size.
+        len: u64,
     },
 }
 
@@ -88,7 +102,7 @@ mod tests {
         let message = FromWorker::Result {
             id: 7,
             status: 0,
-            payload: b"{}".to_vec(),
+            payload: Payload::Inline(b"{}".to_vec()),
         };
         assert_eq!(decode::<FromWorker>(&encode(&message)).unwrap(), message);
         assert!(decode::<FromWorker>(&[0xff, 0xff, 0xff]).is_err());
@@ -96,7 +110,7 @@ mod tests {
         let mut lying = encode(&FromWorker::Result {
             id: 1,
             status: 0,
-            payload: Vec::new(),
+            payload: Payload::Inline(Vec::new()),
         });
         lying.pop();
         lying.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);

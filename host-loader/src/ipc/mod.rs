@@ -1,5 +1,6 @@
 //! The channel between host and worker: length-prefixed frames ([`frame`]) carrying postcard
-//! messages ([`message`]), plus passing a file descriptor ([`fd`]).
+//! messages ([`message`]), passing file descriptors ([`fd`]), and large payloads through sealed
+//! memfds ([`shared`]).
 //!
 //! Invariant: the host never trusts a byte from the worker. A frame longer than the maximum,
 //! a truncated frame or an undecodable message is a protocol error that ends that worker.
@@ -8,3 +9,4 @@
 pub mod fd;
 pub mod frame;
 pub mod message;
+pub mod shared;

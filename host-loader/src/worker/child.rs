@@ -15,8 +15,9 @@
 //! Then it serves calls until the host says `Shutdown` or closes the channel.
 //! (Seccomp, Landlock, namespaces and the uid drop slot in between steps 4 and 6.)
 
-use crate::ipc::frame::{self, DEFAULT_MAX_FRAME};
-use crate::ipc::message::{self, FromWorker, LoadRequest, ToWorker};
+use crate::ipc::frame::{self, DEFAULT_MAX_FRAME, FrameReader, Outbox};
+use crate::ipc::message::{self, FromWorker, LoadRequest, Payload, ToWorker};
+use crate::ipc::shared::{self, SHARED_THRESHOLD, SharedBytes};
 use crate::sandbox::{Layer, limits, process};
 use abi_stable::StableAbi;
 use abi_stable::std_types::RSlice;
@@ -193,32 +194,96 @@ fn load(memfd: &OwnedFd, request: &LoadRequest) -> Result<Loaded, (&'static str,
     Ok((library, entries))
 }
 
+/// Serves calls until `Shutdown` or the end of the channel. Calls run one at a time, in order.
+/// Requests are read in batches (one read takes every request that has arrived). Each answer
+/// is written as soon as its call returns: holding a finished answer back to batch it with the
+/// next would delay it by the next call's unknown duration, which the host would count against
+/// this call's deadline and usage.
 fn serve(channel: &mut UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64) {
+    let mut reader = FrameReader::new(DEFAULT_MAX_FRAME);
+    let mut outbox = Outbox::default();
     loop {
-        let frame = match frame::read_frame(channel, DEFAULT_MAX_FRAME) {
-            Ok(frame) => frame,
-            Err(_) => return,
-        };
-        let (id, hook, input) = match message::decode::<ToWorker>(&frame) {
-            Ok(ToWorker::Call { id, hook, input }) => (id, hook, input),
-            Ok(ToWorker::Shutdown) | Ok(ToWorker::Load(_)) | Err(_) => return,
-        };
-        let answer = match entries.get(&hook) {
-            Some(entry) => {
-                let _ = limits::arm_cpu_for_call(cpu_ms);
-                let outcome = entry(RSlice::from_slice(&input));
-                FromWorker::Result {
-                    id,
-                    status: outcome.status,
-                    payload: outcome.payload.to_vec(),
+        loop {
+            let frame = match reader.take_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            let (id, hook, input) = match message::decode::<ToWorker>(&frame) {
+                Ok(ToWorker::Call { id, hook, input }) => (id, hook, input),
+                Ok(ToWorker::Shutdown) => {
+                    let _ = outbox.flush(channel);
+                    return;
                 }
-            }
-            None => FromWorker::Result {
+                Ok(ToWorker::Load(_)) | Err(_) => return,
+            };
+            let shared;
+            let input: &[u8] = match &input {
+                Payload::Inline(bytes) => bytes,
+                Payload::Shared { len } => {
+                    let Some(fd) = reader.take_fd() else { return };
+                    match SharedBytes::map(&fd, *len, DEFAULT_MAX_FRAME) {
+                        Ok(mapped) => shared = mapped,
+                        Err(_) => return,
+                    }
+                    shared.as_slice()
+                }
+            };
+            let (status, output) = match entries.get(&hook) {
+                Some(entry) => {
+                    let _ = limits::arm_cpu_for_call(cpu_ms);
+                    let outcome = entry(RSlice::from_slice(input));
+                    (outcome.status, outcome.payload)
+                }
+                None => (
+                    STATUS_PLUGIN_ERROR,
+                    format!("no entry point `{hook}` was loaded")
+                        .into_bytes()
+                        .into(),
+                ),
+            };
+            let (payload, fd) = if output.len() >= SHARED_THRESHOLD {
+                match shared::seal("plugin-output", &output) {
+                    Ok(fd) => (
+                        Payload::Shared {
+                            len: output.len() as u64,
+                        },
+                        Some(fd),
+                    ),
+                    Err(_) => (Payload::Inline(output.to_vec()), None),
+                }
+            } else {
+                (Payload::Inline(output.to_vec()), None)
+            };
+            let answer = FromWorker::Result {
                 id,
-                status: STATUS_PLUGIN_ERROR,
-                payload: format!("no entry point `{hook}` was loaded").into_bytes(),
-            },
-        };
-        send(channel, &answer);
+                status,
+                payload,
+            };
+            if outbox
+                .push(&message::encode(&answer), DEFAULT_MAX_FRAME, fd)
+                .is_err()
+            {
+                let refusal = FromWorker::Result {
+                    id,
+                    status: STATUS_PLUGIN_ERROR,
+                    payload: Payload::Inline(
+                        format!(
+                            "output of {} bytes exceeds the {DEFAULT_MAX_FRAME}-byte frame limit",
+                            output.len()
+                        )
+                        .into_bytes(),
+                    ),
+                };
+                let _ = outbox.push(&message::encode(&refusal), DEFAULT_MAX_FRAME, None);
+            }
+            // Blocking socket: flush writes everything or fails.
+            if !matches!(outbox.flush(channel), Ok(true)) {
+                return;
+            }
+        }
+        if reader.fill(channel).is_err() {
+            return;
+        }
     }
 }

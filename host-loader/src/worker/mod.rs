@@ -2,9 +2,17 @@
 //!
 //! [`Worker::start`] spawns the `plugin-worker` executable ([`spawn`]), optionally puts it in
 //! a memory cgroup, passes it the sealed plugin bytes and a [`LoadRequest`], and waits for it to
-//! confine itself and load the plugin. [`Worker::call`] sends one request and watches the
-//! worker until it answers, dies, or overruns its wall-clock or CPU allowance; the answer is
-//! always exactly one [`CallResult`].
+//! confine itself and load the plugin, then runs the plugin's `init` entry point if it has one.
+//! [`Worker::call`] sends one request and watches the worker until it answers, dies, or overruns
+//! its wall-clock or CPU allowance; the answer is always exactly one [`CallResult`].
+//! [`Worker::call_many`] streams many inputs with several requests in flight (the worker
+//! answers them in order, one at a time), so a stream is bounded by the plugin's work rather
+//! than by round trips. Large inputs and outputs travel through sealed memfds
+//! ([`crate::ipc::shared`]).
+//!
+//! In a stream, call *k* is timed from when its request was sent or call *k-1* was answered,
+//! whichever is later (that is when the worker can start it), and its CPU time is the worker's
+//! CPU time between the two answers.
 //!
 //! Classification of a worker that died during a call, in order:
 //! 1. the watchdog killed it: `timeout` (wall clock) or `cpu_limit` (CPU clock);
@@ -15,24 +23,29 @@
 //!    plugin could fake it; it can only mislabel its own crash);
 //! 5. any other death: `crashed`, with the signal or exit status.
 //!
-//! A worker whose call did not end `ok` or `plugin_error` is retired ([`Outcome::keeps_worker`]).
+//! A worker whose call did not end `ok` is retired ([`Outcome::keeps_worker`]): no call ever sees
+//! state left behind by a failed one. Requests that were in flight behind the failed call are
+//! not answered; [`Worker::call_many`] says how many inputs were done so the caller can send the
+//! rest to a fresh worker. A healthy worker that is retired (dropped) first runs the plugin's
+//! `shutdown` entry point, if any, under [`WorkerOptions::shutdown_ms`].
 
 pub mod child;
 pub mod launcher;
 mod measure;
 pub mod spawn;
 
-use crate::ipc::frame::{self, FrameError, FrameReader};
-use crate::ipc::message::{self, FromWorker, LoadRequest, ToWorker};
+use crate::ipc::frame::{self, FrameError, FrameReader, Outbox};
+use crate::ipc::message::{self, FromWorker, LoadRequest, Payload, ToWorker};
+use crate::ipc::shared::{self, SHARED_THRESHOLD, SharedBytes};
 use crate::outcome::{CallResult, Outcome, Usage};
 use crate::plugin::Plugin;
 use crate::sandbox::Layer;
 use crate::sandbox::cgroup::MemoryCgroup;
-use measure::{Exit, Reaped};
+use measure::{Exit, PeakRss, Reaped};
 use plugin_manifest::signature::WireKind;
-use plugin_manifest::{Limits, SDK_ABI_VERSION};
+use plugin_manifest::{INIT_HOOK, Limits, SDK_ABI_VERSION, SHUTDOWN_HOOK};
 use plugin_sdk::abi::{MIN_SUPPORTED_ABI_VERSION, STATUS_OK, STATUS_PANIC, STATUS_PLUGIN_ERROR};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -66,6 +79,10 @@ pub struct WorkerOptions {
     pub work_dir: Option<PathBuf>,
     /// How the worker process is created. By default forked from the launcher.
     pub launch: LaunchMode,
+    /// The configuration passed to the plugin's `init` entry point (as JSON). By default `{}`.
+    pub config: serde_json::Value,
+    /// Deadline for the plugin's `shutdown` entry point, in milliseconds. By default 250.
+    pub shutdown_ms: u64,
 }
 
 /// How a worker process is created.
@@ -90,6 +107,8 @@ impl WorkerOptions {
             use_cgroup: true,
             work_dir: None,
             launch: LaunchMode::default(),
+            config: serde_json::json!({}),
+            shutdown_ms: 250,
         }
     }
 }
@@ -104,6 +123,23 @@ pub enum SpawnError {
     /// The worker started, but confining it or loading the plugin failed; the result says how.
     #[error("plugin could not be loaded ({}): {}", .0.status, .0.error.as_deref().unwrap_or(""))]
     Load(Box<CallResult>),
+    /// The plugin loaded, but its `init` entry point did not end `ok`; the result says why.
+    #[error("plugin init failed ({}): {}", .0.status, .0.error.as_deref().unwrap_or(""))]
+    Init(Box<CallResult>),
+}
+
+impl SpawnError {
+    /// The failure as the result of the call that could not be made.
+    pub fn into_result(self) -> CallResult {
+        match self {
+            SpawnError::Launch(e) => CallResult::failed(
+                Outcome::Crashed,
+                format!("cannot start the worker: {e}"),
+                Usage::default(),
+            ),
+            SpawnError::Load(result) | SpawnError::Init(result) => *result,
+        }
+    }
 }
 
 /// The most recent bytes a worker wrote to stdout/stderr.
@@ -142,12 +178,22 @@ pub struct Worker {
     socket: UnixStream,
     reader: FrameReader,
     options: WorkerOptions,
-    outputs: HashMap<String, WireKind>,
+    /// Input and output wire kinds of every callable entry point.
+    entries: HashMap<String, (WireKind, WireKind)>,
     cgroup: Option<MemoryCgroup>,
     captured: Arc<Mutex<Captured>>,
     layers: Vec<String>,
     next_id: u64,
     reaped: Option<Reaped>,
+    peak_rss: PeakRss,
+}
+
+/// A request sent and not yet answered.
+#[derive(Debug)]
+struct InFlight {
+    index: usize,
+    id: u64,
+    sent: Instant,
 }
 
 impl Worker {
@@ -223,11 +269,18 @@ impl Worker {
             None => limits.memory_bytes,
         };
         host_end.set_nonblocking(true)?;
-        let outputs = plugin
+        let hooks = plugin.callable_hooks();
+        let entries = plugin
             .manifest()
             .entry_points
             .iter()
-            .map(|e| (e.hook.clone(), e.signature.output.kind))
+            .filter(|e| hooks.contains(&e.hook))
+            .map(|e| {
+                (
+                    e.hook.clone(),
+                    (e.signature.input.kind, e.signature.output.kind),
+                )
+            })
             .collect();
         let mut worker = Worker {
             pid,
@@ -235,16 +288,16 @@ impl Worker {
             socket: host_end,
             reader: FrameReader::new(options.max_frame),
             options,
-            outputs,
+            entries,
             cgroup,
             captured,
             layers: Vec::new(),
             next_id: 1,
             reaped: None,
+            peak_rss: PeakRss::open(pid),
         };
         let started = Instant::now();
         let deadline = started + Duration::from_millis(limits.wall_ms);
-        let hooks = plugin.callable_hooks();
         let request = ToWorker::Load(LoadRequest {
             limits,
             address_space_bytes,
@@ -280,7 +333,7 @@ impl Worker {
         }
         worker.layers = layers;
         match worker.next_message(deadline, None) {
-            Ok(FromWorker::Ready) => Ok(worker),
+            Ok(FromWorker::Ready) => worker.init(),
             Ok(FromWorker::LoadFailed { stage, message }) => {
                 let usage = worker.usage_after_death(started, 0);
                 Err(SpawnError::Load(Box::new(CallResult::failed(
@@ -331,80 +384,331 @@ impl Worker {
         )
     }
 
+    /// Runs the plugin's `init` entry point, if it has one, with the configured configuration.
+    fn init(mut self) -> Result<Worker, SpawnError> {
+        let Some((input_kind, _)) = self.entries.get(INIT_HOOK).copied() else {
+            return Ok(self);
+        };
+        let input = match input_kind {
+            WireKind::None => Vec::new(),
+            _ => self.options.config.to_string().into_bytes(),
+        };
+        let mut result = None;
+        self.stream(INIT_HOOK, &[&input], 1, &mut |_, r| result = Some(r));
+        match result {
+            Some(result) if result.status == Outcome::Ok => Ok(self),
+            Some(mut result) => {
+                result.error = Some(format!(
+                    "init failed: {}",
+                    result.error.as_deref().unwrap_or("no reason given")
+                ));
+                Err(SpawnError::Init(Box::new(result)))
+            }
+            None => Err(SpawnError::Init(Box::new(CallResult::failed(
+                Outcome::ProtocolError,
+                "init failed: no result",
+                Usage::default(),
+            )))),
+        }
+    }
+
     /// Calls `hook` with `input`. Never panics and never blocks past the call's deadline; on any
     /// outcome that retires the worker, the worker is killed and reaped before this returns.
     pub fn call(&mut self, hook: &str, input: &[u8]) -> CallResult {
-        let started = Instant::now();
-        if self.reaped.is_some() {
-            return CallResult::failed(
+        let mut result = None;
+        self.call_many(hook, &[input], 1, |_, r| result = Some(r));
+        result.unwrap_or_else(|| {
+            CallResult::failed(
                 Outcome::Crashed,
                 "the worker is no longer running",
                 Usage::default(),
-            );
+            )
+        })
+    }
+
+    /// Calls `hook` once per input, in order, with up to `window` requests in flight, and hands
+    /// each result to `sink` with the input's index. Returns how many inputs got a result: all
+    /// of them, unless a call did not end `ok`; then that call's result was the last one, the
+    /// worker is retired, and `inputs[done..]` were not run (retry them on a fresh worker).
+    pub fn call_many(
+        &mut self,
+        hook: &str,
+        inputs: &[&[u8]],
+        window: usize,
+        mut sink: impl FnMut(usize, CallResult),
+    ) -> usize {
+        if plugin_manifest::is_lifecycle_hook(hook) {
+            for index in 0..inputs.len() {
+                sink(
+                    index,
+                    CallResult::failed(
+                        Outcome::Denied,
+                        format!("`{hook}` is a lifecycle entry point, run by the host itself"),
+                        Usage::default(),
+                    ),
+                );
+            }
+            return inputs.len();
         }
-        let Some(output_kind) = self.outputs.get(hook).copied() else {
-            return CallResult::failed(
-                Outcome::Denied,
-                format!("the plugin has no entry point `{hook}`"),
-                Usage::default(),
-            );
+        self.stream(hook, inputs, window, &mut sink)
+    }
+
+    fn stream(
+        &mut self,
+        hook: &str,
+        inputs: &[&[u8]],
+        window: usize,
+        sink: &mut dyn FnMut(usize, CallResult),
+    ) -> usize {
+        if self.reaped.is_some() {
+            return 0;
+        }
+        let Some((_, output_kind)) = self.entries.get(hook).copied() else {
+            for index in 0..inputs.len() {
+                sink(
+                    index,
+                    CallResult::failed(
+                        Outcome::Denied,
+                        format!("the plugin has no callable entry point `{hook}`"),
+                        Usage::default(),
+                    ),
+                );
+            }
+            return inputs.len();
         };
         let limits = self.options.limits;
-        let deadline = started + Duration::from_millis(limits.wall_ms);
-        let cpu_start = measure::cpu_ns(self.pid).unwrap_or(0);
-        measure::reset_peak_rss(self.pid);
+        let wall = Duration::from_millis(limits.wall_ms);
+        let cpu_allowance = limits.cpu_ms.saturating_mul(1_000_000);
+        let max_frame = self.options.max_frame;
+        let window = window.max(1);
+        let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        let mut outbox = Outbox::default();
+        let mut next = 0;
+        let mut done = 0;
+        // When the worker could start the oldest request: when the previous one was answered.
+        let mut last_answer = Instant::now();
+        let mut cpu_mark = measure::cpu_ns(self.pid).unwrap_or(0);
+        self.peak_rss.reset();
         if let Some(cgroup) = &self.cgroup {
             cgroup.reset_peak();
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        let request = ToWorker::Call {
-            id,
-            hook: hook.to_string(),
-            input: input.to_vec(),
-        };
-        if let Err(e) = self.send(&request, deadline) {
-            let interrupt = match e {
-                FrameError::TimedOut => Interrupt::Deadline,
-                FrameError::TooLarge { len, max } => {
-                    return CallResult::failed(
-                        Outcome::Denied,
-                        format!("input of {len} bytes exceeds the {max}-byte frame limit"),
-                        Usage::default(),
+        loop {
+            // Queue requests up to the window.
+            while inflight.len() < window
+                && let Some(input) = inputs.get(next).copied()
+            {
+                if input.len() > max_frame {
+                    // Refused without running; its result must still come in order.
+                    if !inflight.is_empty() {
+                        break;
+                    }
+                    sink(
+                        next,
+                        CallResult::failed(
+                            Outcome::Denied,
+                            format!(
+                                "input of {} bytes exceeds the {max_frame}-byte limit",
+                                input.len()
+                            ),
+                            Usage::default(),
+                        ),
                     );
+                    next += 1;
+                    done += 1;
+                    continue;
                 }
-                _ => Interrupt::Exited,
+                let (payload, fd) = outgoing_payload(input);
+                let id = self.next_id;
+                self.next_id += 1;
+                let request = ToWorker::Call {
+                    id,
+                    hook: hook.to_string(),
+                    input: payload,
+                };
+                // A small request always fits: the payload is inline only below the threshold.
+                let _ = outbox.push(&message::encode(&request), max_frame + 1024, fd);
+                inflight.push_back(InFlight {
+                    index: next,
+                    id,
+                    sent: Instant::now(),
+                });
+                next += 1;
+            }
+            let Some(head) = inflight.front() else {
+                return done;
             };
-            return self.finish(interrupt, started, cpu_start);
-        }
-        let cpu_budget = Some((cpu_start, limits.cpu_ms.saturating_mul(1_000_000)));
-        match self.next_message(deadline, cpu_budget) {
-            Ok(FromWorker::Result {
-                id: answered,
-                status,
-                payload,
-            }) if answered == id => {
-                let usage = self.usage_alive(started, cpu_start);
-                self.result_from(status, payload, output_kind, usage, started, cpu_start)
+            let (head_index, head_id) = (head.index, head.id);
+            let started = head.sent.max(last_answer);
+            if outbox.flush(&self.socket).is_err() {
+                let result = self.finish(Interrupt::Exited, started, cpu_mark);
+                sink(head_index, result);
+                return done + 1;
             }
-            Ok(other) => {
-                let message = format!("expected the result of call {id}, got {}", name_of(&other));
-                self.finish(Interrupt::Protocol(message), started, cpu_start)
+            // Answers already buffered.
+            match self.reader.take_frame() {
+                Ok(Some(frame)) => {
+                    let now = Instant::now();
+                    let result = match self.answer(&frame, head_id, output_kind) {
+                        Ok((status, payload)) => {
+                            let cpu_now = measure::cpu_ns(self.pid).unwrap_or(cpu_mark);
+                            let usage = Usage {
+                                cpu_ms: cpu_now.saturating_sub(cpu_mark) / 1_000_000,
+                                wall_ms: now.duration_since(started).as_millis() as u64,
+                                peak_rss_kb: self.peak_rss.read_kb().unwrap_or(0),
+                                ..Usage::default()
+                            };
+                            self.peak_rss.reset();
+                            cpu_mark = cpu_now;
+                            self.result_from(
+                                status,
+                                payload.as_slice(),
+                                output_kind,
+                                usage,
+                                started,
+                                cpu_mark,
+                            )
+                        }
+                        Err(why) => self.finish(Interrupt::Protocol(why), started, cpu_mark),
+                    };
+                    let mut result = result;
+                    result.layers.clone_from(&self.layers);
+                    last_answer = now;
+                    inflight.pop_front();
+                    let ok = result.status == Outcome::Ok;
+                    sink(head_index, result);
+                    done += 1;
+                    if !ok {
+                        self.kill_and_reap();
+                        return done;
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let result = self.finish(Interrupt::Protocol(e.to_string()), started, cpu_mark);
+                    sink(head_index, result);
+                    return done + 1;
+                }
             }
-            Err(interrupt) => self.finish(interrupt, started, cpu_start),
+            match self.wait(started + wall, cpu_mark, cpu_allowance, !outbox.is_empty()) {
+                Ok(()) => {}
+                Err(interrupt) => {
+                    let result = self.finish(interrupt, started, cpu_mark);
+                    sink(head_index, result);
+                    return done + 1;
+                }
+            }
         }
+    }
+
+    /// Decodes an answer frame for call `id`; the payload is read in place when shared.
+    fn answer(
+        &mut self,
+        frame: &[u8],
+        id: u64,
+        _output_kind: WireKind,
+    ) -> Result<(u8, AnswerBytes), String> {
+        let message = message::decode::<FromWorker>(frame)
+            .map_err(|e| format!("undecodable message ({} bytes): {e}", frame.len()))?;
+        let FromWorker::Result {
+            id: answered,
+            status,
+            payload,
+        } = message
+        else {
+            return Err(format!(
+                "expected the result of call {id}, got {}",
+                name_of(&message)
+            ));
+        };
+        if answered != id {
+            return Err(format!(
+                "expected the result of call {id}, got call {answered}'s"
+            ));
+        }
+        let bytes = match payload {
+            Payload::Inline(bytes) => AnswerBytes::Inline(bytes),
+            Payload::Shared { len } => {
+                let fd = self
+                    .reader
+                    .take_fd()
+                    .ok_or("a shared payload arrived without its descriptor")?;
+                AnswerBytes::Shared(SharedBytes::map(&fd, len, self.options.max_frame)?)
+            }
+        };
+        Ok((status, bytes))
+    }
+
+    /// Waits until the worker sends something (or, with `want_write`, can take more), watching
+    /// the wall-clock deadline, the CPU allowance since `cpu_mark`, and the worker's death.
+    fn wait(
+        &mut self,
+        deadline: Instant,
+        cpu_mark: u64,
+        cpu_allowance: u64,
+        want_write: bool,
+    ) -> Result<(), Interrupt> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Interrupt::Deadline);
+        }
+        if measure::cpu_ns(self.pid).is_some_and(|cpu| cpu.saturating_sub(cpu_mark) > cpu_allowance)
+        {
+            return Err(Interrupt::Cpu);
+        }
+        let wait = (deadline - now).min(CPU_SAMPLE_INTERVAL);
+        let timeout =
+            PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX);
+        let mut events = PollFlags::POLLIN;
+        if want_write {
+            events |= PollFlags::POLLOUT;
+        }
+        let (readable, exited) = {
+            let mut fds = [
+                PollFd::new(self.socket.as_fd(), events),
+                PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(Interrupt::Protocol(format!("poll failed: {e}"))),
+            }
+            let has = |fd: &PollFd<'_>, flags: PollFlags| {
+                fd.revents().is_some_and(|r| r.intersects(flags))
+            };
+            (
+                has(
+                    &fds[0],
+                    PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+                ),
+                has(&fds[1], PollFlags::POLLIN),
+            )
+        };
+        if readable || exited {
+            // Drain what the worker sent before it died: answers may be waiting.
+            match self.reader.fill(&self.socket) {
+                Ok(_) => {}
+                Err(FrameError::Closed { .. }) if self.reader.has_frame() => {}
+                Err(FrameError::Closed { .. }) => return Err(Interrupt::Exited),
+                Err(e) => return Err(Interrupt::Protocol(e.to_string())),
+            }
+            if exited && !self.reader.has_frame() {
+                return Err(Interrupt::Exited);
+            }
+        }
+        Ok(())
     }
 
     fn result_from(
         &mut self,
         status: u8,
-        payload: Vec<u8>,
+        payload: &[u8],
         output_kind: WireKind,
         usage: Usage,
         started: Instant,
         cpu_start: u64,
     ) -> CallResult {
-        let text = |payload: Vec<u8>| String::from_utf8_lossy(&payload).into_owned();
+        let text = |payload: &[u8]| String::from_utf8_lossy(payload).into_owned();
         match status {
             STATUS_OK => match decode_output(output_kind, payload) {
                 Ok(output) => CallResult {
@@ -413,33 +717,17 @@ impl Worker {
                     error: None,
                     usage,
                     violations: Vec::new(),
+                    layers: Vec::new(),
                 },
                 Err(why) => self.finish(Interrupt::Protocol(why), started, cpu_start),
             },
             STATUS_PLUGIN_ERROR => CallResult::failed(Outcome::PluginError, text(payload), usage),
-            STATUS_PANIC => {
-                // A panic may leave the plugin's state inconsistent: retire the worker.
-                self.kill_and_reap();
-                CallResult::failed(Outcome::Panic, text(payload), usage)
-            }
+            STATUS_PANIC => CallResult::failed(Outcome::Panic, text(payload), usage),
             other => self.finish(
                 Interrupt::Protocol(format!("unknown call status {other}")),
                 started,
                 cpu_start,
             ),
-        }
-    }
-
-    fn usage_alive(&self, started: Instant, cpu_start: u64) -> Usage {
-        let cpu_now = measure::cpu_ns(self.pid).unwrap_or(cpu_start);
-        // The process's own high-water mark: a cgroup only sees pages charged after the worker
-        // joined it, which undercounts.
-        let peak_rss_kb = measure::peak_rss_kb(self.pid).unwrap_or(0);
-        Usage {
-            cpu_ms: cpu_now.saturating_sub(cpu_start) / 1_000_000,
-            wall_ms: started.elapsed().as_millis() as u64,
-            peak_rss_kb,
-            ..Usage::default()
         }
     }
 
@@ -505,7 +793,7 @@ impl Worker {
             };
             if socket_ready || exited {
                 // Drain what the worker sent before it died: an answer may be waiting.
-                match self.reader.fill(&mut self.socket) {
+                match self.reader.fill(&self.socket) {
                     Ok(_) => {}
                     Err(FrameError::Closed { .. }) => {
                         if let Ok(Some(frame)) = self.reader.take_frame() {
@@ -556,6 +844,7 @@ impl Worker {
             Interrupt::Exited => self.classify_death(),
         };
         let mut result = CallResult::failed(status, error, usage);
+        result.layers.clone_from(&self.layers);
         if status == Outcome::Crashed || status == Outcome::MemoryLimit {
             let tail = self.captured_output();
             let tail = tail
@@ -649,8 +938,25 @@ fn spawn_exec(
     Ok(child.id() as i32)
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
+impl Worker {
+    /// Retires the worker: runs the plugin's `shutdown` entry point (if it has one) under
+    /// [`WorkerOptions::shutdown_ms`], asks the worker to exit, and kills and reaps it. Returns
+    /// the result of `shutdown`, if it ran.
+    pub fn retire(mut self) -> Option<CallResult> {
+        self.retire_now()
+    }
+
+    fn retire_now(&mut self) -> Option<CallResult> {
+        if self.reaped.is_some() {
+            return None;
+        }
+        let mut result = None;
+        if self.entries.contains_key(SHUTDOWN_HOOK) {
+            let wall_ms = self.options.limits.wall_ms;
+            self.options.limits.wall_ms = self.options.shutdown_ms.min(wall_ms);
+            self.stream(SHUTDOWN_HOOK, &[&[]], 1, &mut |_, r| result = Some(r));
+            self.options.limits.wall_ms = wall_ms;
+        }
         if self.reaped.is_none() {
             let _ = self.send(
                 &ToWorker::Shutdown,
@@ -658,6 +964,13 @@ impl Drop for Worker {
             );
             self.kill_and_reap();
         }
+        result
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.retire_now();
     }
 }
 
@@ -670,15 +983,42 @@ fn name_of(message: &FromWorker) -> &'static str {
     }
 }
 
+/// An answer's bytes: in the frame, or mapped from the worker's sealed memfd.
+enum AnswerBytes {
+    Inline(Vec<u8>),
+    Shared(SharedBytes),
+}
+
+impl AnswerBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            AnswerBytes::Inline(bytes) => bytes,
+            AnswerBytes::Shared(mapped) => mapped.as_slice(),
+        }
+    }
+}
+
+/// A request's input: inline, or (from [`SHARED_THRESHOLD`] bytes) in a sealed memfd sent with
+/// the frame. If the memfd cannot be made, the input goes inline.
+fn outgoing_payload(input: &[u8]) -> (Payload, Option<OwnedFd>) {
+    if input.len() >= SHARED_THRESHOLD
+        && let Ok(fd) = shared::seal("plugin-input", input)
+    {
+        let len = input.len() as u64;
+        return (Payload::Shared { len }, Some(fd));
+    }
+    (Payload::Inline(input.to_vec()), None)
+}
+
 /// Turns the plugin's output bytes into the JSON the host reports, checking them against the
 /// declared output kind.
-fn decode_output(kind: WireKind, payload: Vec<u8>) -> Result<serde_json::Value, String> {
+fn decode_output(kind: WireKind, payload: &[u8]) -> Result<serde_json::Value, String> {
     match kind {
         WireKind::Json => {
-            serde_json::from_slice(&payload).map_err(|e| format!("output is not valid JSON: {e}"))
+            serde_json::from_slice(payload).map_err(|e| format!("output is not valid JSON: {e}"))
         }
-        WireKind::Text => String::from_utf8(payload)
-            .map(serde_json::Value::String)
+        WireKind::Text => std::str::from_utf8(payload)
+            .map(|text| serde_json::Value::String(text.to_string()))
             .map_err(|e| format!("text output is not UTF-8: {e}")),
         WireKind::Bytes => {
             let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();

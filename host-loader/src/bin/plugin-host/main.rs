@@ -7,12 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use host_loader::inspect::Severity;
 use host_loader::outcome::{CallResult, Outcome};
-use host_loader::worker::SpawnError;
-use host_loader::{Plugin, Report, Worker, WorkerOptions};
+use host_loader::{Plugin, Pool, PoolConfig, Report, WorkerOptions};
 use plugin_manifest::SecurityLevel;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +54,9 @@ enum Command {
         /// Run at this security level instead of the one the plugin asks for.
         #[arg(long)]
         level: Option<SecurityLevel>,
+        /// JSON file passed to the plugin's `init` entry point (default `{}`).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -68,7 +71,16 @@ fn main() -> ExitCode {
             jsonl,
             json,
             level,
-        } => run(&file, &hook, input.as_deref(), jsonl, json, level),
+            config,
+        } => run(&RunArgs {
+            file: &file,
+            hook: &hook,
+            input: input.as_deref(),
+            jsonl,
+            json,
+            level,
+            config: config.as_deref(),
+        }),
     };
     match result {
         Ok(code) => code,
@@ -177,14 +189,26 @@ fn read_input(input: Option<&std::path::Path>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn run(
-    file: &std::path::Path,
-    hook: &str,
-    input: Option<&std::path::Path>,
+struct RunArgs<'a> {
+    file: &'a std::path::Path,
+    hook: &'a str,
+    input: Option<&'a std::path::Path>,
     jsonl: bool,
     json: bool,
     level: Option<SecurityLevel>,
-) -> Result<ExitCode> {
+    config: Option<&'a std::path::Path>,
+}
+
+fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
+    let RunArgs {
+        file,
+        hook,
+        input,
+        jsonl,
+        json,
+        level,
+        config,
+    } = *args;
     let plugin = open(file)?;
     let Some(entry) = plugin.report().entry_point(hook) else {
         let hooks: Vec<&str> = plugin
@@ -224,41 +248,34 @@ fn run(
             .collect();
         let result = CallResult::failed(Outcome::Denied, reasons.join("; "), Default::default());
         for (index, _) in inputs.iter().enumerate() {
-            print_result(&mut out, index + 1, &result, &[], json)?;
+            print_result(&mut out, index + 1, &result, json)?;
         }
         return Ok(ExitCode::from(1));
     }
 
-    let options = WorkerOptions::new(plugin.limits(level));
-    let mut worker: Option<Worker> = None;
-    for (index, input) in inputs.iter().enumerate() {
-        if worker.is_none() {
-            match Worker::start(&plugin, options.clone()) {
-                Ok(started) => worker = Some(started),
-                Err(SpawnError::Load(result)) => {
-                    all_ok = false;
-                    if print_result(&mut out, index + 1, &result, &[], json).is_err() {
-                        return Ok(ExitCode::from(1));
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let Some(current) = worker.as_mut() else {
-            continue;
-        };
-        let result = current.call(hook, input);
-        all_ok &= result.status == Outcome::Ok;
-        let layers = current.layers().to_vec();
-        if !result.status.keeps_worker() {
-            worker = None;
-        }
-        if print_result(&mut out, index + 1, &result, &layers, json).is_err() {
-            // stdout closed (e.g. piped into `head`): stop quietly.
-            break;
-        }
+    let mut options = WorkerOptions::new(plugin.limits(level));
+    if let Some(config) = config {
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("{}: cannot read the configuration", config.display()))?;
+        options.config = serde_json::from_str(&text).with_context(|| {
+            format!("{}: the configuration is not valid JSON", config.display())
+        })?;
     }
+    // One worker; the stream keeps several requests in flight and continues on a fresh worker
+    // after a failed call.
+    let config = PoolConfig {
+        max_workers: 1,
+        ..PoolConfig::default()
+    };
+    let pool = Pool::new(Arc::new(plugin), options, config);
+    let mut stdout_closed = false;
+    pool.call_many(hook, &inputs, |index, result| {
+        all_ok &= result.status == Outcome::Ok;
+        if !stdout_closed && print_result(&mut out, index + 1, &result, json).is_err() {
+            // stdout closed (e.g. piped into `head`): keep quiet from now on.
+            stdout_closed = true;
+        }
+    });
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
@@ -270,14 +287,12 @@ fn print_result(
     out: &mut impl Write,
     line: usize,
     result: &CallResult,
-    layers: &[String],
     json: bool,
 ) -> std::io::Result<()> {
     if json {
         let mut value = serde_json::to_value(result).unwrap_or_default();
         if let Some(object) = value.as_object_mut() {
             object.insert("line".into(), line.into());
-            object.insert("layers".into(), layers.into());
         }
         writeln!(out, "{value}")
     } else {
