@@ -46,3 +46,25 @@ impl HookSpec {
 pub fn known(hook: &str) -> Option<&'static HookSpec> {
     KNOWN_HOOKS.iter().find(|spec| spec.name == hook)
 }
+
+/// Checks a lifecycle entry point's signature: `init` takes nothing or its configuration as
+/// JSON (of any type: the configuration is the plugin's own), `shutdown` takes nothing, and
+/// neither returns a value (a `Result<(), E>` is fine: the error is reported). On mismatch,
+/// returns what the host expects.
+pub fn check_lifecycle(hook: &str, signature: &Signature) -> Result<(), &'static str> {
+    let input_ok = match hook {
+        plugin_manifest::INIT_HOOK => {
+            matches!(signature.input.kind, WireKind::None | WireKind::Json)
+        }
+        _ => signature.input.kind == WireKind::None,
+    };
+    if input_ok && signature.output.kind == WireKind::None {
+        return Ok(());
+    }
+    Err(match hook {
+        plugin_manifest::INIT_HOOK => {
+            "`init()` or `init(config: T)` with `T: Deserialize`, returning `()` or `Result<(), E>`"
+        }
+        _ => "`shutdown()` returning `()` or `Result<(), E>`",
+    })
+}

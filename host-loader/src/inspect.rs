@@ -142,9 +142,22 @@ pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<Report, ElfError> {
         }
         let expected = hooks::known(&entry.hook).map(|spec| spec.signature());
         let expected_hash = expected.as_ref().map(|sig: &Signature| sig.hash(abi));
-        let signature_ok = expected_hash
+        let mut signature_ok = expected_hash
             .as_ref()
             .is_none_or(|hash| *hash == entry.signature_hash);
+        if plugin_manifest::is_lifecycle_hook(&entry.hook)
+            && let Err(expected) = hooks::check_lifecycle(&entry.hook, &entry.signature)
+        {
+            signature_ok = false;
+            findings.push(Finding {
+                code: "SIGNATURE_MISMATCH",
+                severity: Severity::Error,
+                message: format!(
+                    "lifecycle entry point `{}`: host expects {expected}, plugin has {}",
+                    entry.hook, entry.signature
+                ),
+            });
+        }
         if let (Some(expected), false) = (&expected, signature_ok) {
             findings.push(Finding {
                 code: "SIGNATURE_MISMATCH",

@@ -84,12 +84,24 @@ impl Parse for Field {
 /// Arguments of `#[hook(...)]`: nothing, or `name = "hook_name"`.
 pub struct HookArgs {
     pub name: Option<LitStr>,
+    /// Set by `#[init]` / `#[shutdown]`, which fix the name.
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// The lifecycle entry points.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Init,
+    Shutdown,
 }
 
 impl Parse for HookArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         if input.is_empty() {
-            return Ok(HookArgs { name: None });
+            return Ok(HookArgs {
+                name: None,
+                lifecycle: None,
+            });
         }
         let key: Ident = input.parse()?;
         if key != "name" {
@@ -104,6 +116,9 @@ impl Parse for HookArgs {
         if !input.is_empty() {
             return Err(input.error("unexpected tokens: expected only `name = \"hook_name\"`"));
         }
-        Ok(HookArgs { name: Some(name) })
+        Ok(HookArgs {
+            name: Some(name),
+            lifecycle: None,
+        })
     }
 }

@@ -68,3 +68,60 @@ pub fn hook(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
 }
+
+/// Marks the plugin's `init` entry point: run once when a worker starts, before any call, with
+/// the host's configuration for the plugin.
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// struct Config { stop_words: Vec<String> }
+///
+/// #[plugin_sdk::init]
+/// fn init(config: Config) -> Result<(), String> { ... }
+/// ```
+///
+/// It takes nothing, or one parameter of a type implementing `serde::Deserialize` (the
+/// configuration, sent as JSON), and returns `()` or `Result<(), E>` with `E: Display`. An error
+/// (or a panic) stops the worker from starting, and the reason is reported.
+#[proc_macro_attribute]
+pub fn init(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifecycle(ast::Lifecycle::Init, args, item)
+}
+
+/// Marks the plugin's `shutdown` entry point: run when a healthy worker is retired (idle, or
+/// the host is done with it), under a short deadline. It takes nothing and returns `()` or
+/// `Result<(), E>`. It is not run after a call that failed: that worker is killed.
+#[proc_macro_attribute]
+pub fn shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifecycle(ast::Lifecycle::Shutdown, args, item)
+}
+
+fn lifecycle(kind: ast::Lifecycle, args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn = syn::parse_macro_input!(item as syn::ItemFn);
+    let name = match kind {
+        ast::Lifecycle::Init => plugin_manifest::INIT_HOOK,
+        ast::Lifecycle::Shutdown => plugin_manifest::SHUTDOWN_HOOK,
+    };
+    if !args.is_empty() {
+        let args = proc_macro2::TokenStream::from(args);
+        let mut out = syn::Error::new_spanned(
+            args,
+            format!("`#[{name}]` takes no arguments: the entry point is always named `{name}`"),
+        )
+        .to_compile_error();
+        out.extend(quote::quote!(#item_fn));
+        return out.into();
+    }
+    let args = ast::HookArgs {
+        name: Some(syn::LitStr::new(name, item_fn.sig.ident.span())),
+        lifecycle: Some(kind),
+    };
+    match valid::hook(args, &item_fn) {
+        Ok(valid) => expand::hook(&valid, &item_fn).into(),
+        Err(error) => {
+            let mut out = error.to_compile_error();
+            out.extend(quote::quote!(#item_fn));
+            out.into()
+        }
+    }
+}

@@ -195,6 +195,14 @@ pub fn hook(args: HookArgs, item: &ItemFn) -> syn::Result<ValidHook> {
     if let Err(e) = validate_hook(&hook) {
         errors.push(hook_span, e);
     }
+    if plugin_manifest::is_lifecycle_hook(&hook) && args.lifecycle.is_none() {
+        errors.push(
+            hook_span,
+            format!(
+                "`{hook}` is a lifecycle entry point: mark the function `#[plugin_sdk::{hook}]` instead of `#[hook]`"
+            ),
+        );
+    }
     if let Some(token) = &sig.asyncness {
         errors.push(
             token.span(),
@@ -274,6 +282,35 @@ pub fn hook(args: HookArgs, item: &ItemFn) -> syn::Result<ValidHook> {
         } => WireType::json(&type_name(ty)),
         Output { kind, .. } => WireType::plain(*kind),
     };
+    if let Some(lifecycle) = args.lifecycle {
+        let input_ok = match (&input, lifecycle) {
+            (None, _) => true,
+            (Some(Input { kind, .. }), crate::ast::Lifecycle::Init) => *kind == WireKind::Json,
+            (Some(_), crate::ast::Lifecycle::Shutdown) => false,
+        };
+        if !input_ok {
+            let span = sig.inputs.span();
+            match lifecycle {
+                crate::ast::Lifecycle::Init => errors.push(
+                    span,
+                    "`init` takes nothing or its configuration as one parameter of a named type implementing `serde::Deserialize` (sent as JSON)",
+                ),
+                crate::ast::Lifecycle::Shutdown => {
+                    errors.push(span, "`shutdown` takes no parameters")
+                }
+            }
+        }
+        if output.kind != WireKind::None {
+            let span = match &sig.output {
+                ReturnType::Type(_, ty) => ty.span(),
+                ReturnType::Default => sig.ident.span(),
+            };
+            errors.push(
+                span,
+                format!("`{hook}` returns `()` or `Result<(), E>` with `E: Display` (an error is reported as the reason it failed)"),
+            );
+        }
+    }
     let entry = EntryPoint::new(&hook, input_wire, output_wire, SDK_ABI_VERSION);
     errors.finish(ValidHook {
         hook,

@@ -42,6 +42,6 @@ mod story;
 #[doc(hidden)]
 pub mod __private;
 
-pub use plugin_macros::{hook, plugin};
+pub use plugin_macros::{hook, init, plugin, shutdown};
 pub use plugin_manifest as manifest;
 pub use story::Story;

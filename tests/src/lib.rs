@@ -18,6 +18,7 @@ pub const EXAMPLES: &[&str] = &[
     "hostile-segv",
     "hostile-ctor",
     "story-hooks-plugin",
+    "lifecycle-probe",
 ];
 
 /// The workspace root.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod library;
+mod process_model;
 mod profiles;
 mod sweep;
 mod word_stats;
