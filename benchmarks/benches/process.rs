@@ -1,18 +1,23 @@
 //! Process benchmarks (SPEC §13), each beside its floor in the same run:
-//! - `warm_call`: one call to a warm sandboxed worker vs a raw socketpair round trip;
-//! - `cold_start`: start a worker, call once, stop it vs a bare fork + dlopen + call;
-//! - `cold_start_big_host`: the same cold start from this process with 2 GiB resident vs
-//!   without, to show launch cost does not grow with the host.
+//! - `cold_start`: start a worker, call once, stop it, vs a bare fork + dlopen + call; also the
+//!   same cold start with one `exec` per worker instead of the launcher, for reference;
+//! - `warm_call`: one call to a warm worker (the probe's `echo`, which does no work) vs a raw
+//!   socketpair round trip of the same bytes between two processes; also `word-stats`'
+//!   `analyze` warm, for reference;
+//! - `cold_start_big_host`: the same cold start with 2 GiB resident in this process vs without,
+//!   to show launch cost does not grow with the host;
+//! - `idle_worker`: the proportional set size of an idle warm worker, written to
+//!   `<criterion>/idle_worker/pss.json` for the report (a size, not a time).
 //!
 //! `cold_start` runs first, and its floor before anything starts a worker: the floor `dlopen`s
 //! after `fork`, which is only sound while the process is single-threaded.
 
 use benchmarks::{
-    RawEcho, bare_cold_call, call_ok, open_plugin, plugin_path, resident_bytes, start_worker,
-    stories, thread_count,
+    RawEcho, bare_cold_call, call_ok, criterion_dir, open_plugin, plugin_path, probe_path, pss_kb,
+    resident_bytes, start_worker, stories, thread_count, worker_options,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
-use host_loader::Plugin;
+use host_loader::{LaunchMode, Outcome, Plugin, Worker};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -30,9 +35,11 @@ fn story() -> Vec<u8> {
     stories().swap_remove(0)
 }
 
-/// A sandboxed cold start: worker confined and plugin loaded, one call, worker killed and reaped.
-fn sandboxed_cold_start(plugin: &Plugin, input: &[u8]) -> serde_json::Value {
-    let mut worker = start_worker(plugin);
+/// A sandboxed cold start: worker confined and plugin loaded, one call, worker retired.
+fn sandboxed_cold_start(plugin: &Plugin, input: &[u8], launch: LaunchMode) -> serde_json::Value {
+    let mut options = worker_options(plugin);
+    options.launch = launch;
+    let mut worker = Worker::start(plugin, options).expect("worker starts");
     let output = call_ok(&mut worker, input);
     drop(worker);
     output
@@ -54,29 +61,50 @@ fn cold_start(c: &mut Criterion) {
     group.bench_function("bare_fork_dlopen_call", |b| {
         b.iter(|| bare_cold_call(&path, black_box(&input)));
     });
-    assert_eq!(
-        sandboxed_cold_start(&plugin, &input),
-        bare,
-        "sandboxed and bare calls disagree"
-    );
-    group.bench_function("sandboxed_cold_start", |b| {
-        b.iter(|| sandboxed_cold_start(&plugin, black_box(&input)));
-    });
+    for (name, launch) in [
+        ("sandboxed_cold_start", LaunchMode::Launcher),
+        ("sandboxed_cold_start_exec", LaunchMode::Exec),
+    ] {
+        assert_eq!(
+            sandboxed_cold_start(&plugin, &input, launch),
+            bare,
+            "sandboxed and bare calls disagree"
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| sandboxed_cold_start(&plugin, black_box(&input), launch));
+        });
+    }
     group.finish();
 }
 
 fn warm_call(c: &mut Criterion) {
     let input = story();
     let mut echo = RawEcho::spawn();
-    let plugin = open_plugin(&plugin_path());
-    let mut worker = start_worker(&plugin);
+    let probe = open_plugin(&probe_path());
+    let mut probe_worker = start_worker(&probe);
+    let word_stats = open_plugin(&plugin_path());
+    let mut word_stats_worker = start_worker(&word_stats);
+    let expected = serde_json::json!({
+        "hex": input.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    });
 
     let mut group = c.benchmark_group("warm_call");
     group.bench_function("raw_socketpair_round_trip", |b| {
         b.iter(|| assert_eq!(echo.round_trip(black_box(&input)), &input[..]));
     });
     group.bench_function("sandboxed_warm_call", |b| {
-        b.iter(|| call_ok(&mut worker, black_box(&input)));
+        b.iter(|| {
+            let result = probe_worker.call("echo", black_box(&input));
+            assert_eq!(result.status, Outcome::Ok, "{result:?}");
+            result.output
+        });
+    });
+    assert_eq!(
+        probe_worker.call("echo", &input).output.as_ref(),
+        Some(&expected)
+    );
+    group.bench_function("sandboxed_warm_call_word_stats", |b| {
+        b.iter(|| call_ok(&mut word_stats_worker, black_box(&input)));
     });
     group.finish();
 }
@@ -88,7 +116,7 @@ fn cold_start_big_host(c: &mut Criterion) {
     let mut group = c.benchmark_group("cold_start_big_host");
     group.sample_size(20);
     group.bench_function("empty_host", |b| {
-        b.iter(|| sandboxed_cold_start(&plugin, black_box(&input)));
+        b.iter(|| sandboxed_cold_start(&plugin, black_box(&input), LaunchMode::Launcher));
     });
     // Filled with non-zero bytes so every page is written, hence resident; black_box keeps the
     // allocation from being optimised away.
@@ -99,15 +127,36 @@ fn cold_start_big_host(c: &mut Criterion) {
         "host is not 2 GiB resident ({resident} bytes)"
     );
     group.bench_function("host_2gb_resident", |b| {
-        b.iter(|| sandboxed_cold_start(&plugin, black_box(&input)));
+        b.iter(|| sandboxed_cold_start(&plugin, black_box(&input), LaunchMode::Launcher));
     });
     group.finish();
     drop(ballast);
 }
 
+/// PSS of an idle warm `word-stats` worker after one call (a measurement, not a timing).
+fn idle_worker(_: &mut Criterion) {
+    let plugin = open_plugin(&plugin_path());
+    let mut worker = start_worker(&plugin);
+    call_ok(&mut worker, &story());
+    let pss = pss_kb(worker.pid()).expect("smaps_rollup of the worker");
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", worker.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    println!("idle_worker: PSS {pss} KiB, RSS {rss} KiB");
+    let dir = criterion_dir().join("idle_worker");
+    let _ = std::fs::create_dir_all(&dir);
+    let json = serde_json::json!({ "pss_kb": pss, "rss_kb": rss });
+    let _ = std::fs::write(dir.join("pss.json"), json.to_string());
+}
+
 criterion_group! {
     name = process;
     config = config();
-    targets = cold_start, warm_call, cold_start_big_host
+    targets = cold_start, warm_call, cold_start_big_host, idle_worker
 }
 criterion_main!(process);

@@ -1,7 +1,9 @@
-//! The 146 stories through `word-stats` (SPEC §13): in one warm sandboxed worker vs called
-//! in this process without isolation, both decoding the output JSON.
+//! The 146 stories through `word-stats` (SPEC §13): streamed through one warm sandboxed worker
+//! (requests pipelined, as `run --jsonl` does) vs called in this process without isolation,
+//! both decoding the output JSON. Also one call at a time through the warm worker, for
+//! reference.
 
-use benchmarks::{InProcess, call_ok, open_plugin, plugin_path, start_worker, stories};
+use benchmarks::{HOOK, InProcess, call_ok, open_plugin, plugin_path, start_worker, stories};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
@@ -36,7 +38,17 @@ fn stories_146(c: &mut Criterion) {
             }
         });
     });
+    let inputs: Vec<&[u8]> = stories.iter().map(Vec::as_slice).collect();
     group.bench_function("sandboxed_warm", |b| {
+        b.iter(|| {
+            let done = worker.call_many(HOOK, black_box(&inputs), 16, |_, result| {
+                assert_eq!(result.status, host_loader::Outcome::Ok, "{result:?}");
+                black_box(result);
+            });
+            assert_eq!(done, inputs.len());
+        });
+    });
+    group.bench_function("sandboxed_one_at_a_time", |b| {
         b.iter(|| {
             for story in &stories {
                 black_box(call_ok(&mut worker, black_box(story)));

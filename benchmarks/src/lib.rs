@@ -69,7 +69,7 @@ pub fn criterion_dir() -> PathBuf {
     }
 }
 
-/// Builds `plugin-worker` and `word-stats` in release mode (once per process) and returns
+/// Builds `plugin-worker`, `word-stats` and `lifecycle-probe` in release mode (once per process) and returns
 /// `<target>/release`. The `bench` profile writes there too, so this fills the directory the
 /// bench itself was built into.
 pub fn release_artifacts() -> PathBuf {
@@ -87,6 +87,8 @@ pub fn release_artifacts() -> PathBuf {
                     "host-loader",
                     "-p",
                     "word-stats",
+                    "-p",
+                    "lifecycle-probe",
                 ])
                 .status()
                 .expect("cannot run cargo to build the worker and the example plugin");
@@ -99,6 +101,20 @@ pub fn release_artifacts() -> PathBuf {
 /// The release `word-stats` plugin.
 pub fn plugin_path() -> PathBuf {
     release_artifacts().join(PLUGIN_FILE)
+}
+
+/// The release `lifecycle-probe` plugin, whose `echo` hook does no work: the warm-call
+/// benchmark measures the sandbox's round trip with it, not a plugin's work.
+pub fn probe_path() -> PathBuf {
+    release_artifacts().join("liblifecycle_probe.so")
+}
+
+/// Proportional set size of process `pid`, in KiB (`Pss` in `/proc/<pid>/smaps_rollup`).
+pub fn pss_kb(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The stories file (`../shared/data/`, else `shared/data/` in the workspace).

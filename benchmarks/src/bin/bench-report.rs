@@ -64,9 +64,12 @@ const fn row(
 #[rustfmt::skip]
 const COMPARISONS: &[Comparison] = &[
     row("warm call", ("warm_call", "sandboxed_warm_call"), ("warm_call", "raw_socketpair_round_trip"), Some(1.5), Rate::None),
+    row("warm call, word-stats `analyze`", ("warm_call", "sandboxed_warm_call_word_stats"), ("warm_call", "raw_socketpair_round_trip"), None, Rate::None),
     row("cold start", ("cold_start", "sandboxed_cold_start"), ("cold_start", "bare_fork_dlopen_call"), Some(1.5), Rate::None),
+    row("cold start, exec per worker", ("cold_start", "sandboxed_cold_start_exec"), ("cold_start", "bare_fork_dlopen_call"), None, Rate::None),
     row("cold start, 2 GB host", ("cold_start_big_host", "host_2gb_resident"), ("cold_start_big_host", "empty_host"), Some(1.2), Rate::None),
-    row("146 stories", ("stories_146", "sandboxed_warm"), ("stories_146", "in_process"), Some(1.5), Rate::Elements("stories")),
+    row("146 stories, streamed", ("stories_146", "sandboxed_warm"), ("stories_146", "in_process"), Some(1.5), Rate::Elements("stories")),
+    row("146 stories, one call at a time", ("stories_146", "sandboxed_one_at_a_time"), ("stories_146", "in_process"), None, Rate::Elements("stories")),
     row("inspection", ("inspection", "inspect"), ("inspection", "read_and_hash"), None, Rate::Corpus),
 ];
 
@@ -155,7 +158,27 @@ fn throughput(dir: &Path, c: &Comparison, measured: Estimate, floor: Estimate) -
     }
 }
 
-/// The Markdown table for the results in `dir`.
+/// Target for the proportional set size of an idle warm worker, in KiB.
+const IDLE_PSS_TARGET_KB: u64 = 4 * 1024;
+
+/// The idle-worker line, from the `pss.json` the process bench writes.
+fn idle_worker(dir: &Path) -> String {
+    let json = read_json(&dir.join("idle_worker").join("pss.json"));
+    let kb = |key: &str| json.as_ref()?.get(key)?.as_u64();
+    match (kb("pss_kb"), kb("rss_kb")) {
+        (Some(pss), Some(rss)) => format!(
+            "Idle warm worker (word-stats, after one call): PSS {pss} KiB (RSS {rss} KiB); target ≤ {IDLE_PSS_TARGET_KB} KiB: {}\n",
+            if pss <= IDLE_PSS_TARGET_KB {
+                "met"
+            } else {
+                "missed"
+            }
+        ),
+        _ => "Idle warm worker: not run\n".to_string(),
+    }
+}
+
+/// The Markdown table for the results in `dir`, and the idle-worker line.
 fn table(dir: &Path) -> String {
     let mut out = String::new();
     out.push_str("| comparison | benchmark | floor | mean | floor mean | ratio | median ratio | target | result | throughput |\n");
@@ -192,6 +215,8 @@ fn table(dir: &Path) -> String {
             c.what
         );
     }
+    out.push('\n');
+    out.push_str(&idle_worker(dir));
     out
 }
 
@@ -263,8 +288,9 @@ mod tests {
     #[test]
     fn missing_results_are_not_run() {
         let table = table(Path::new("/nonexistent/criterion"));
-        assert_eq!(table.lines().count(), 2 + COMPARISONS.len());
-        for line in table.lines().skip(2) {
+        assert_eq!(table.lines().count(), 4 + COMPARISONS.len());
+        assert!(table.ends_with("Idle warm worker: not run\n"));
+        for line in table.lines().skip(2).take(COMPARISONS.len()) {
             assert!(line.contains("| not run | not run | – | – |"), "{line}");
             assert!(line.ends_with("| not run |  |"), "{line}");
         }

@@ -7,6 +7,7 @@
 //!   story's title is a command: `poison` (mark the process and return an error), `abort`
 //!   (crash), `big:N` (answer with an N-byte `echo` field); any other title is just counted.
 //!   The answer includes the text's length and byte sum, so large inputs can be checked.
+//! - `echo` returns its bytes unchanged (the benchmarks' warm call).
 //! - `shutdown` fails if the configuration says `{"fail_shutdown": true}`, and sleeps for
 //!   `shutdown_sleep_ms` first, to test its deadline.
 use plugin_sdk::{Story, hook, init, plugin, shutdown};
@@ -105,6 +106,13 @@ pub fn analyze(story: Story) -> Result<Probe, String> {
         text_sum: story.text.bytes().map(u64::from).fold(0, u64::wrapping_add),
         echo,
     })
+}
+
+/// Returns its input unchanged: the cheapest possible call, for measuring the sandbox's own
+/// round trip.
+#[hook]
+pub fn echo(input: &[u8]) -> Vec<u8> {
+    input.to_vec()
 }
 
 /// Fails or sleeps as configured.

@@ -250,6 +250,13 @@ impl FrameReader {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(got_any),
+                // The peer closed with our requests still unread in its buffer: it is gone,
+                // which is what the caller must classify, not a malformed message.
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return Err(FrameError::Closed {
+                        partial: !self.pending().is_empty(),
+                    });
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -99,14 +99,6 @@ impl MemoryCgroup {
         self.write("cgroup.procs", &pid.to_string())
     }
 
-    /// Starts a new peak measurement (v1 only: v2's `memory.peak` is not resettable on every
-    /// kernel, so it stays the peak of the worker's life).
-    pub fn reset_peak(&self) {
-        if self.version == Version::V1 {
-            let _ = self.write("memory.max_usage_in_bytes", "0");
-        }
-    }
-
     /// Peak memory charged to the cgroup, in bytes.
     pub fn peak_bytes(&self) -> Option<u64> {
         let file = match self.version {

@@ -1,10 +1,16 @@
-//! Worker-side resource limits (`setrlimit`).
+//! Worker-side resource limits (`setrlimit`, and a per-call CPU timer).
 //!
 //! These are the kernel's backstop; the parent-side watchdog is the precise per-call judge of
-//! time. `RLIMIT_CPU` counts the whole life of the process in seconds, so the worker moves it
-//! before every call to "CPU used so far + this call's allowance" ([`arm_cpu_for_call`]).
+//! time. CPU is limited per call, not per life: a warm worker serves many calls. `RLIMIT_CPU`
+//! counts the whole life of the process, and moving it before every call to "CPU used so far +
+//! allowance" does not work, because what a process can read of its own CPU time
+//! (`getrusage`) is scaled and lags the tick-based clock the limit is checked against (a
+//! worker serving 200,000 calls was killed with `SIGXCPU` seconds early). So the worker arms
+//! `ITIMER_PROF`, which runs on that same clock, relative to the start of each call
+//! ([`arm_cpu_for_call`]); its `SIGPROF` (default action: terminate) ends a call that overruns
+//! its allowance by a second.
 
-use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
+use nix::sys::resource::{Resource, setrlimit};
 use plugin_manifest::Limits;
 use std::io;
 
@@ -28,13 +34,27 @@ pub fn apply(limits: &Limits, address_space_bytes: u64) -> io::Result<()> {
     arm_cpu_for_call(limits.cpu_ms)
 }
 
-/// Sets `RLIMIT_CPU` so that this call gets `cpu_ms` (rounded up to whole seconds, plus one
-/// second of slack so the parent's finer watchdog normally fires first): `SIGXCPU` at the soft
-/// limit, `SIGKILL` a second later.
+/// Slack on top of a call's CPU allowance before the in-process timer fires, so that the
+/// parent's finer watchdog normally ends the call first.
+const CPU_TIMER_SLACK_MS: u64 = 1000;
+
+/// Arms `ITIMER_PROF` to fire after `cpu_ms` (plus [`CPU_TIMER_SLACK_MS`]) of CPU time from
+/// now, counting every thread of the process. One system call per call.
 pub fn arm_cpu_for_call(cpu_ms: u64) -> io::Result<()> {
-    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
-    let used_secs = (usage.user_time().tv_sec() + usage.system_time().tv_sec()).max(0) as u64 + 1;
-    let soft = used_secs + cpu_ms.div_ceil(1000) + 1;
-    setrlimit(Resource::RLIMIT_CPU, soft, soft + 1)?;
+    let total_ms = cpu_ms.saturating_add(CPU_TIMER_SLACK_MS);
+    let timer = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: (total_ms / 1000).min(i64::MAX as u64) as libc::time_t,
+            tv_usec: ((total_ms % 1000) * 1000) as libc::suseconds_t,
+        },
+    };
+    // SAFETY: setitimer reads one itimerval from a valid local and writes no old value.
+    if unsafe { libc::setitimer(libc::ITIMER_PROF, &timer, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(())
 }

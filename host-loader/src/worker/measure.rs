@@ -37,13 +37,21 @@ pub fn kill_tree(pidfd: &std::os::fd::OwnedFd, pid: i32) {
     );
 }
 
-/// CPU time (user + system, all threads) consumed so far by `pid`, in nanoseconds.
-pub fn cpu_ns(pid: i32) -> Option<u64> {
+/// The CPU-time clock of process `pid` (all threads), looked up once per worker: glibc checks
+/// it with an extra system call on every lookup.
+pub fn cpu_clock(pid: i32) -> Option<libc::clockid_t> {
     let mut clock: libc::clockid_t = 0;
     // SAFETY: writes one clockid_t into `clock`, which is a valid local.
     if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
         return None;
     }
+    Some(clock)
+}
+
+/// CPU time (user + system, all threads) consumed so far on `clock` (from [`cpu_clock`]), in
+/// nanoseconds.
+pub fn cpu_ns(clock: Option<libc::clockid_t>) -> Option<u64> {
+    let clock = clock?;
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

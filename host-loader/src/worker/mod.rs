@@ -17,7 +17,8 @@
 //! Classification of a worker that died during a call, in order:
 //! 1. the watchdog killed it: `timeout` (wall clock) or `cpu_limit` (CPU clock);
 //! 2. its memory cgroup recorded an OOM kill: `memory_limit`;
-//! 3. it died of `SIGXCPU` (the `RLIMIT_CPU` backstop): `cpu_limit`;
+//! 3. it died of `SIGPROF` (the in-process per-call CPU timer, see `sandbox::limits`):
+//!    `cpu_limit`;
 //! 4. without a cgroup only: it aborted after the Rust allocator reported an allocation failure
 //!    under `RLIMIT_AS`: `memory_limit` (the message comes from the worker's stderr, so a
 //!    plugin could fake it; it can only mislabel its own crash);
@@ -186,6 +187,7 @@ pub struct Worker {
     next_id: u64,
     reaped: Option<Reaped>,
     peak_rss: PeakRss,
+    cpu_clock: Option<libc::clockid_t>,
 }
 
 /// A request sent and not yet answered.
@@ -295,6 +297,7 @@ impl Worker {
             next_id: 1,
             reaped: None,
             peak_rss: PeakRss::open(pid),
+            cpu_clock: measure::cpu_clock(pid),
         };
         let started = Instant::now();
         let deadline = started + Duration::from_millis(limits.wall_ms);
@@ -487,11 +490,8 @@ impl Worker {
         let mut done = 0;
         // When the worker could start the oldest request: when the previous one was answered.
         let mut last_answer = Instant::now();
-        let mut cpu_mark = measure::cpu_ns(self.pid).unwrap_or(0);
+        let mut cpu_mark = measure::cpu_ns(self.cpu_clock).unwrap_or(0);
         self.peak_rss.reset();
-        if let Some(cgroup) = &self.cgroup {
-            cgroup.reset_peak();
-        }
         loop {
             // Queue requests up to the window.
             while inflight.len() < window
@@ -550,7 +550,7 @@ impl Worker {
                     let now = Instant::now();
                     let result = match self.answer(&frame, head_id, output_kind) {
                         Ok((status, payload)) => {
-                            let cpu_now = measure::cpu_ns(self.pid).unwrap_or(cpu_mark);
+                            let cpu_now = measure::cpu_ns(self.cpu_clock).unwrap_or(cpu_mark);
                             let usage = Usage {
                                 cpu_ms: cpu_now.saturating_sub(cpu_mark) / 1_000_000,
                                 wall_ms: now.duration_since(started).as_millis() as u64,
@@ -590,7 +590,7 @@ impl Worker {
                     return done + 1;
                 }
             }
-            match self.wait(started + wall, cpu_mark, cpu_allowance, !outbox.is_empty()) {
+            match self.wait(started, wall, cpu_mark, cpu_allowance, !outbox.is_empty()) {
                 Ok(()) => {}
                 Err(interrupt) => {
                     let result = self.finish(interrupt, started, cpu_mark);
@@ -643,17 +643,23 @@ impl Worker {
     /// the wall-clock deadline, the CPU allowance since `cpu_mark`, and the worker's death.
     fn wait(
         &mut self,
-        deadline: Instant,
+        started: Instant,
+        wall: Duration,
         cpu_mark: u64,
         cpu_allowance: u64,
         want_write: bool,
     ) -> Result<(), Interrupt> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let deadline = started + wall;
         let now = Instant::now();
         if now >= deadline {
             return Err(Interrupt::Deadline);
         }
-        if measure::cpu_ns(self.pid).is_some_and(|cpu| cpu.saturating_sub(cpu_mark) > cpu_allowance)
+        // Sampled only once a call has run for a sampling interval: a fast call should not pay
+        // a system call for a check that cannot fire yet.
+        if now.duration_since(started) >= CPU_SAMPLE_INTERVAL
+            && measure::cpu_ns(self.cpu_clock)
+                .is_some_and(|cpu| cpu.saturating_sub(cpu_mark) > cpu_allowance)
         {
             return Err(Interrupt::Cpu);
         }
@@ -767,7 +773,7 @@ impl Worker {
                 return Err(Interrupt::Deadline);
             }
             if let Some((start, allowance)) = cpu_budget
-                && measure::cpu_ns(self.pid)
+                && measure::cpu_ns(self.cpu_clock)
                     .is_some_and(|cpu| cpu.saturating_sub(start) > allowance)
             {
                 return Err(Interrupt::Cpu);
@@ -882,9 +888,12 @@ impl Worker {
             );
         }
         match reaped.exit {
-            Exit::Signal(libc::SIGXCPU) => (
+            Exit::Signal(libc::SIGPROF | libc::SIGXCPU) => (
                 Outcome::CpuLimit,
-                format!("CPU limit of {} ms exceeded (RLIMIT_CPU)", limits.cpu_ms),
+                format!(
+                    "CPU limit of {} ms exceeded (in-process CPU timer)",
+                    limits.cpu_ms
+                ),
             ),
             Exit::Signal(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS)
                 if self.cgroup.is_none()

@@ -359,3 +359,16 @@ fn large_inputs_and_outputs_go_through_shared_memory_intact() {
     assert_eq!(result.status, Outcome::ProtocolError, "{result:?}");
     assert!(!worker.is_alive());
 }
+
+#[test]
+fn cpu_limit_is_enforced_per_call_by_the_watchdog() {
+    let plugin = Plugin::open(plugin("hostile-spin")).unwrap();
+    let mut options = worker_options(&plugin);
+    options.limits.cpu_ms = 200;
+    options.limits.wall_ms = 5000;
+    let mut worker = Worker::start(&plugin, options).unwrap();
+    let result = worker.call("analyze", &story("t", "x"));
+    assert_eq!(result.status, Outcome::CpuLimit, "{result:?}");
+    assert!(result.usage.cpu_ms >= 200, "{result:?}");
+    assert!(result.usage.wall_ms < 5000, "{result:?}");
+}
