@@ -111,8 +111,8 @@ pub fn analyze(story: Story) -> Result<Probe, String> {
 /// Returns its input unchanged: the cheapest possible call, for measuring the sandbox's own
 /// round trip.
 #[hook]
-pub fn echo(input: &[u8]) -> Vec<u8> {
-    input.to_vec()
+pub fn echo(input: &str) -> String {
+    input.to_string()
 }
 
 /// Fails or sleeps as configured.

@@ -188,6 +188,10 @@ pub struct Worker {
     reaped: Option<Reaped>,
     peak_rss: PeakRss,
     cpu_clock: Option<libc::clockid_t>,
+    /// The worker's CPU time when its last answer arrived, and whether the peak RSS counter
+    /// has been reset since: a worker waiting for work uses neither, so the next call starts
+    /// from there without two more system calls.
+    idle_since: Option<u64>,
 }
 
 /// A request sent and not yet answered.
@@ -298,6 +302,7 @@ impl Worker {
             reaped: None,
             peak_rss: PeakRss::open(pid),
             cpu_clock: measure::cpu_clock(pid),
+            idle_since: None,
         };
         let started = Instant::now();
         let deadline = started + Duration::from_millis(limits.wall_ms);
@@ -490,8 +495,13 @@ impl Worker {
         let mut done = 0;
         // When the worker could start the oldest request: when the previous one was answered.
         let mut last_answer = Instant::now();
-        let mut cpu_mark = measure::cpu_ns(self.cpu_clock).unwrap_or(0);
-        self.peak_rss.reset();
+        let mut cpu_mark = match self.idle_since.take() {
+            Some(cpu) => cpu,
+            None => {
+                self.peak_rss.reset();
+                measure::cpu_ns(self.cpu_clock).unwrap_or(0)
+            }
+        };
         loop {
             // Queue requests up to the window.
             while inflight.len() < window
@@ -535,6 +545,10 @@ impl Worker {
                 next += 1;
             }
             let Some(head) = inflight.front() else {
+                // Everything answered: the worker idles from the last answer's state.
+                if done > 0 && self.reaped.is_none() {
+                    self.idle_since = Some(cpu_mark);
+                }
                 return done;
             };
             let (head_index, head_id) = (head.index, head.id);
@@ -1030,7 +1044,12 @@ fn decode_output(kind: WireKind, payload: &[u8]) -> Result<serde_json::Value, St
             .map(|text| serde_json::Value::String(text.to_string()))
             .map_err(|e| format!("text output is not UTF-8: {e}")),
         WireKind::Bytes => {
-            let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            let mut hex = String::with_capacity(payload.len() * 2);
+            for byte in payload {
+                hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+                hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+            }
             Ok(serde_json::json!({ "hex": hex }))
         }
         WireKind::None if payload.is_empty() => Ok(serde_json::Value::Null),
