@@ -40,16 +40,22 @@ pub fn main() -> ! {
     if std::env::args().any(|a| a == "--launcher") {
         super::launcher::serve(parent)
     }
-    run(parent, None)
+    enter_session(parent);
+    run(None)
 }
 
-/// The worker proper, with the IPC channel on descriptor 0 and the capture pipe on 1 and 2.
-/// `parent` is the host's pid; `work_dir`, when set, is entered once the channel works.
-pub fn run(parent: i32, work_dir: Option<&std::path::Path>) -> ! {
+/// Setup step 1: own session and process group, death-of-parent signal (`parent` is the host's
+/// pid). Done by a pre-forked spare before it is assigned (see [`super::launcher`]).
+pub fn enter_session(parent: i32) {
     if let Err(e) = process::enter_session_and_watch_parent(parent) {
         eprintln!("plugin-worker: {e}");
         exit(EXIT_SETUP_FAILED);
     }
+}
+
+/// The worker proper, after [`enter_session`], with the IPC channel on descriptor 0 and the
+/// capture pipe on 1 and 2. `work_dir`, when set, is entered once the channel works.
+pub fn run(work_dir: Option<&std::path::Path>) -> ! {
     let mut channel = match process::take_ipc_channel() {
         Ok(channel) => channel,
         Err(e) => {

@@ -15,6 +15,13 @@
 //!   usage exactly as for an exec'd worker. The launcher answers with the pid.
 //! - The forked child moves the descriptors to 0, 1 and 2 and runs the same worker setup as an
 //!   exec'd worker ([`super::child::run`]).
+//! - To take the fork off the launch path, the launcher keeps one **spare** forked ahead of
+//!   need (as Android's zygote keeps its pool of unspecialised processes): a child that has done
+//!   the part of the setup that does not depend on the request (step 1: own session, death of
+//!   parent) and waits on a private socket. A launch hands the request and its descriptors to
+//!   the spare and answers with its pid at once; the next spare is forked after the answer.
+//!   The launcher tells the host each spare's pid ([`LaunchReply::Spare`]) as it makes it, so
+//!   the host, whose child the spare is, can kill and reap one that was never used.
 //!
 //! The fork is the raw `clone` system call, not glibc's `fork()`: `fork()` cannot create a
 //! sibling. That skips glibc's at-fork handlers, which only matter for state of other threads
@@ -57,6 +64,11 @@ pub struct LaunchRequest {
 /// Launcher to host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LaunchReply {
+    /// A spare was forked (a child of the host, waiting for a request). Sent between answers.
+    Spare {
+        /// Its pid.
+        pid: i32,
+    },
     /// The worker runs, as a child of the host.
     Launched {
         /// Its pid.
@@ -81,12 +93,29 @@ struct Running {
     pid: i32,
     pidfd: OwnedFd,
     socket: UnixStream,
+    /// The spare the launcher announced and has not handed out yet.
+    spare: Option<i32>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         super::measure::kill_tree(&self.pidfd, self.pid);
         let _ = super::measure::reap(self.pid);
+        // The launcher is gone: read what it announced before dying, and end the unused spare
+        // (our child) so it does not stay a zombie.
+        if self.socket.set_nonblocking(true).is_ok() {
+            while let Ok(frame) = frame::read_frame(&mut self.socket, MAX_MESSAGE) {
+                if let Ok(LaunchReply::Spare { pid }) = message::decode(&frame) {
+                    self.spare = Some(pid);
+                }
+            }
+        }
+        if let Some(pid) = self.spare.take()
+            && let Ok(pidfd) = super::measure::pidfd_open(pid)
+        {
+            super::measure::kill_tree(&pidfd, pid);
+            let _ = super::measure::reap(pid);
+        }
     }
 }
 
@@ -148,8 +177,8 @@ impl Launcher {
                 continue;
             };
             match exchange(launcher, &request, ipc, capture) {
-                Ok(LaunchReply::Launched { pid }) => return Ok(pid),
-                Ok(LaunchReply::Failed { message }) => {
+                Ok(Ok(pid)) => return Ok(pid),
+                Ok(Err(message)) => {
                     return Err(io::Error::other(format!("launcher: {message}")));
                 }
                 Err(e) => {
@@ -191,29 +220,45 @@ impl Launcher {
             pid,
             pidfd,
             socket: host_end,
+            spare: None,
         })
     }
 }
 
+/// Sends a launch request; the answer is the worker's pid or why the launcher failed.
 fn exchange(
     launcher: &mut Running,
     request: &[u8],
     ipc: &OwnedFd,
     capture: &OwnedFd,
-) -> io::Result<LaunchReply> {
+) -> io::Result<Result<i32, String>> {
     send_with_fds(
         &launcher.socket,
         request,
         &[ipc.as_raw_fd(), capture.as_raw_fd()],
     )?;
-    let reply = frame::read_frame(&mut launcher.socket, MAX_MESSAGE)
-        .map_err(|e| io::Error::other(format!("launcher did not answer: {e}")))?;
-    message::decode(&reply)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("launcher reply: {e}")))
+    loop {
+        let reply = frame::read_frame(&mut launcher.socket, MAX_MESSAGE)
+            .map_err(|e| io::Error::other(format!("launcher did not answer: {e}")))?;
+        let reply = message::decode(&reply).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("launcher reply: {e}"))
+        })?;
+        match reply {
+            LaunchReply::Spare { pid } => launcher.spare = Some(pid),
+            LaunchReply::Launched { pid } => {
+                if launcher.spare == Some(pid) {
+                    launcher.spare = None;
+                }
+                return Ok(Ok(pid));
+            }
+            LaunchReply::Failed { message } => return Ok(Err(message)),
+        }
+    }
 }
 
 /// The launcher process: set up like a worker (own session, death of parent, descriptors,
-/// signals), then fork one worker per request until the host closes the channel.
+/// signals), then hand one worker per request (the spare, or a fresh fork) until the host
+/// closes the channel.
 pub fn serve(parent: i32) -> ! {
     if let Err(e) = process::enter_session_and_watch_parent(parent) {
         eprintln!("plugin-worker --launcher: {e}");
@@ -230,8 +275,20 @@ pub fn serve(parent: i32) -> ! {
         eprintln!("plugin-worker --launcher: cannot reset signals: {e}");
         super::child::exit(EXIT_SETUP_FAILED);
     }
+    let mut spare: Option<Spare> = None;
     loop {
-        let (request, fds) = match receive(&mut channel) {
+        if spare.is_none() {
+            spare = fork_spare(parent, &channel);
+            if let Some(made) = &spare {
+                let announce = LaunchReply::Spare { pid: made.pid };
+                let sent =
+                    frame::write_frame(&mut channel, &message::encode(&announce), MAX_MESSAGE);
+                if sent.is_err() {
+                    super::child::exit(0);
+                }
+            }
+        }
+        let (request, fds, raw) = match receive(&mut channel) {
             Ok(Some(received)) => received,
             // The host closed the channel: it is done with us.
             Ok(None) => super::child::exit(0),
@@ -240,7 +297,14 @@ pub fn serve(parent: i32) -> ! {
                 super::child::exit(EXIT_SETUP_FAILED);
             }
         };
-        let reply = fork_worker(parent, request, fds);
+        let reply = match spare.take() {
+            Some(ready) => match ready.assign(&raw, &fds) {
+                Ok(()) => LaunchReply::Launched { pid: ready.pid },
+                // The spare is gone (killed?): fork one on demand instead.
+                Err(_) => fork_worker(parent, request, fds),
+            },
+            None => fork_worker(parent, request, fds),
+        };
         let sent = frame::write_frame(&mut channel, &message::encode(&reply), MAX_MESSAGE);
         if sent.is_err() {
             super::child::exit(0);
@@ -248,8 +312,67 @@ pub fn serve(parent: i32) -> ! {
     }
 }
 
+/// A pre-forked child waiting for its request on `control`.
+struct Spare {
+    pid: i32,
+    control: UnixStream,
+}
+
+impl Spare {
+    /// Hands the spare a request (`raw`: the frame as received) and its descriptors.
+    fn assign(&self, raw: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
+        let fds: Vec<_> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+        send_with_fds(&self.control, raw, &fds)
+    }
+}
+
+/// Forks a spare: a child of the host that enters its own session and then waits for a
+/// request from us. `None` if the fork fails (launches then fork on demand).
+fn fork_spare(parent: i32, channel: &UnixStream) -> Option<Spare> {
+    let (ours, theirs) = UnixStream::pair().ok()?;
+    match clone_sibling() {
+        -1 => None,
+        0 => {
+            // The spare: it must not keep the launcher's channel or our end of its own.
+            // SAFETY: closing two descriptors this process owns and will not use again.
+            unsafe { libc::close(channel.as_raw_fd()) };
+            drop(ours);
+            super::child::enter_session(parent);
+            let mut control = theirs;
+            match receive(&mut control) {
+                Ok(Some((request, fds, _))) => {
+                    let Ok([ipc, capture]) = <[OwnedFd; 2]>::try_from(fds) else {
+                        super::child::exit(EXIT_SETUP_FAILED)
+                    };
+                    drop(control);
+                    become_worker(request, &ipc, &capture)
+                }
+                // The launcher went away without using us.
+                _ => super::child::exit(0),
+            }
+        }
+        pid => Some(Spare {
+            pid: pid as i32,
+            control: ours,
+        }),
+    }
+}
+
+/// `clone(CLONE_PARENT | SIGCHLD)`: like `fork`, but the child is our parent's (the host's).
+/// Returns the child's pid in the parent, 0 in the child, -1 on failure.
+fn clone_sibling() -> libc::c_long {
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: raw clone without CLONE_VM and without a new stack behaves like fork(): the child
+    // continues here on a copy of this (single-threaded, lock-free at this point) process. The
+    // remaining arguments (parent/child tid pointers, tls) are unused and null.
+    unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) }
+}
+
+/// A request, its descriptors, and the frame as received (header included).
+type Received = (LaunchRequest, Vec<OwnedFd>, Vec<u8>);
+
 /// Reads one request and the descriptors that came with it; `None` at end of stream.
-fn receive(channel: &mut UnixStream) -> io::Result<Option<(LaunchRequest, Vec<OwnedFd>)>> {
+fn receive(channel: &mut UnixStream) -> io::Result<Option<Received>> {
     let mut buf = vec![0u8; HEADER_LEN + MAX_MESSAGE];
     let (mut have, fds) = recv_with_fds(channel, &mut buf)?;
     if have == 0 {
@@ -273,7 +396,8 @@ fn receive(channel: &mut UnixStream) -> io::Result<Option<(LaunchRequest, Vec<Ow
     let body = buf.get(HEADER_LEN..HEADER_LEN + len).unwrap_or_default();
     let request = message::decode(body)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    Ok(Some((request, fds)))
+    buf.truncate(HEADER_LEN + len);
+    Ok(Some((request, fds, buf)))
 }
 
 fn read_more(channel: &mut UnixStream, buf: &mut [u8], have: usize) -> io::Result<usize> {
@@ -290,25 +414,21 @@ fn fork_worker(parent: i32, request: LaunchRequest, fds: Vec<OwnedFd>) -> Launch
             message: "a launch request carries exactly two descriptors".into(),
         };
     };
-    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
-    // SAFETY: raw clone without CLONE_VM and without a new stack behaves like fork(): the child
-    // continues here on a copy of this (single-threaded, lock-free at this point) process. The
-    // remaining arguments (parent/child tid pointers, tls) are unused and null.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    match pid {
+    match clone_sibling() {
         -1 => LaunchReply::Failed {
             message: format!("clone failed: {}", io::Error::last_os_error()),
         },
         0 => {
-            become_worker(parent, request, &ipc, &capture);
+            super::child::enter_session(parent);
+            become_worker(request, &ipc, &capture);
         }
         pid => LaunchReply::Launched { pid: pid as i32 },
     }
 }
 
-/// In the forked child: put the channel on 0 and the capture pipe on 1 and 2, then run the
+/// In the forked child, after [`super::child::enter_session`]: put the channel on 0 and the capture pipe on 1 and 2, then run the
 /// worker. Never returns.
-fn become_worker(parent: i32, request: LaunchRequest, ipc: &OwnedFd, capture: &OwnedFd) -> ! {
+fn become_worker(request: LaunchRequest, ipc: &OwnedFd, capture: &OwnedFd) -> ! {
     for (from, to) in [(ipc, 0), (capture, 1), (capture, 2)] {
         // SAFETY: dup2 onto a standard descriptor this process owns; `from` is a valid open
         // descriptor. The duplicate does not carry close-on-exec.
@@ -319,5 +439,5 @@ fn become_worker(parent: i32, request: LaunchRequest, ipc: &OwnedFd, capture: &O
     let work_dir = request
         .work_dir
         .map(|bytes| PathBuf::from(std::ffi::OsString::from_vec(bytes)));
-    super::child::run(parent, work_dir.as_deref())
+    super::child::run(work_dir.as_deref())
 }

@@ -30,6 +30,7 @@
 //! rest to a fresh worker. A healthy worker that is retired (dropped) first runs the plugin's
 //! `shutdown` entry point, if any, under [`WorkerOptions::shutdown_ms`].
 
+mod capture;
 pub mod child;
 pub mod launcher;
 mod measure;
@@ -47,18 +48,15 @@ use plugin_manifest::signature::WireKind;
 use plugin_manifest::{INIT_HOOK, Limits, SDK_ABI_VERSION, SHUTDOWN_HOOK};
 use plugin_sdk::abi::{MIN_SUPPORTED_ABI_VERSION, STATUS_OK, STATUS_PANIC, STATUS_PLUGIN_ERROR};
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// How much of the worker's stdout/stderr is kept (the most recent bytes).
-pub const CAPTURE_LIMIT: usize = 64 * 1024;
+pub use capture::CAPTURE_LIMIT;
 /// How often the watchdog samples CPU time during a long call.
 const CPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
 /// Extra address space allowed on top of the memory limit when a cgroup enforces memory:
@@ -143,24 +141,6 @@ impl SpawnError {
     }
 }
 
-/// The most recent bytes a worker wrote to stdout/stderr.
-#[derive(Debug, Default)]
-struct Captured {
-    bytes: Vec<u8>,
-    dropped: u64,
-}
-
-impl Captured {
-    fn push(&mut self, data: &[u8]) {
-        self.bytes.extend_from_slice(data);
-        if self.bytes.len() > CAPTURE_LIMIT {
-            let excess = self.bytes.len() - CAPTURE_LIMIT;
-            self.bytes.drain(..excess);
-            self.dropped += excess as u64;
-        }
-    }
-}
-
 /// Why waiting for a message stopped.
 enum Interrupt {
     Deadline,
@@ -168,8 +148,6 @@ enum Interrupt {
     Exited,
     Protocol(String),
 }
-
-static WORKER_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A running worker with its plugin loaded.
 #[derive(Debug)]
@@ -182,7 +160,7 @@ pub struct Worker {
     /// Input and output wire kinds of every callable entry point.
     entries: HashMap<String, (WireKind, WireKind)>,
     cgroup: Option<MemoryCgroup>,
-    captured: Arc<Mutex<Captured>>,
+    captured: Arc<capture::Capture>,
     layers: Vec<String>,
     next_id: u64,
     reaped: Option<Reaped>,
@@ -231,19 +209,14 @@ impl Worker {
         // ends when the worker (and anything it left behind) does.
         let pidfd = measure::pidfd_open(pid)?;
 
-        let captured = Arc::new(Mutex::new(Captured::default()));
-        let sink = Arc::clone(&captured);
-        std::thread::Builder::new()
-            .name(format!("worker-{pid}-output"))
-            .spawn(move || {
-                let mut pipe = std::fs::File::from(capture_read);
-                let mut chunk = [0u8; 8192];
-                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                    if let Ok(mut captured) = sink.lock() {
-                        captured.push(chunk.get(..n).unwrap_or_default());
-                    }
-                }
-            })?;
+        let captured = match capture::Capture::start(capture_read) {
+            Ok(captured) => captured,
+            Err(e) => {
+                measure::kill_tree(&pidfd, pid);
+                let _ = measure::reap(pid);
+                return Err(e.into());
+            }
+        };
 
         let limits = options.limits;
         let mut layers = vec![
@@ -254,14 +227,9 @@ impl Worker {
         ];
         let mut cgroup = None;
         if options.use_cgroup && MemoryCgroup::available().is_some() {
-            let name = format!(
-                "worker-{}-{}",
-                std::process::id(),
-                WORKER_SEQ.fetch_add(1, Ordering::Relaxed)
-            );
             // A cgroup that cannot be set up is reported by its absence from the layers; the
             // rlimit then carries the memory limit alone.
-            if let Ok(group) = MemoryCgroup::create(&name, limits.memory_bytes)
+            if let Ok(group) = MemoryCgroup::create(limits.memory_bytes)
                 && group.add(pid).is_ok()
             {
                 cgroup = Some(group);
@@ -377,10 +345,7 @@ impl Worker {
 
     /// Everything the worker wrote to stdout/stderr so far (the last [`CAPTURE_LIMIT`] bytes).
     pub fn captured_output(&self) -> String {
-        self.captured
-            .lock()
-            .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
-            .unwrap_or_default()
+        self.captured.text()
     }
 
     fn send(&mut self, message: &ToWorker, deadline: Instant) -> Result<(), FrameError> {
