@@ -5,15 +5,19 @@
 //! 2. the IPC channel moved to fd 3, every other inherited descriptor closed;
 //! 3. signal dispositions and mask reset;
 //! 4. the plugin's sealed memfd and the load request received;
-//! 5. rlimits applied, and `Confined` reported to the host (the last message the host can
-//!    fully trust: the plugin has not run yet);
+//! 5. rlimits and the per-call CPU timer applied, and `Confined` reported to the host (the
+//!    last message the host can fully trust: the plugin has not run yet);
 //! 6. the plugin `dlopen`ed from that memfd (`RTLD_NOW | RTLD_LOCAL`); its constructors run
 //!    here, already confined;
 //! 7. the ABI root checked (magic, version range, `abi_stable` layout of `CallOutcome`) and
 //!    every entry point resolved; `Ready` reported.
 //!
-//! Then it serves calls until the host says `Shutdown` or closes the channel.
-//! (Seccomp, Landlock, namespaces and the uid drop slot in between steps 4 and 6.)
+//! Then it serves calls (the host calls `init` first if the plugin has one) until the host says
+//! `Shutdown` or closes the channel. (Seccomp, Landlock, namespaces and the uid drop slot in
+//! between steps 4 and 6.)
+//!
+//! A worker forked by the launcher ([`super::launcher`]) did step 1 in the launcher's spare
+//! before it was assigned; an exec'd worker does it first thing in [`main`].
 
 use crate::ipc::frame::{self, DEFAULT_MAX_FRAME, FrameReader, Outbox};
 use crate::ipc::message::{self, FromWorker, LoadRequest, Payload, ToWorker};

@@ -140,6 +140,41 @@ pub struct Reaped {
     pub max_rss_kb: u64,
 }
 
+/// Reaps the child `pid` (already killed) on a background thread, then runs `after` (e.g. to
+/// remove its cgroup). Tearing a process down takes the kernel a fraction of a millisecond that
+/// the caller need not wait for. Falls back to reaping here if the thread cannot start.
+pub fn reap_later(pid: i32, after: impl FnOnce() + Send + 'static) {
+    use std::sync::mpsc::{Sender, channel};
+    use std::sync::{Mutex, OnceLock};
+    type Job = (i32, Box<dyn FnOnce() + Send>);
+    static REAPER: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("worker-reaper".into())
+            .spawn(move || {
+                for (pid, after) in rx {
+                    let _ = reap(pid);
+                    after();
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    let job: Job = (pid, Box::new(after));
+    let unsent = match reaper {
+        Some(sender) => match sender.lock() {
+            Ok(sender) => sender.send(job).err().map(|e| e.0),
+            Err(_) => Some(job),
+        },
+        None => Some(job),
+    };
+    if let Some((pid, after)) = unsent {
+        let _ = reap(pid);
+        after();
+    }
+}
+
 /// Waits for the child `pid` to end and collects its status and resource usage.
 pub fn reap(pid: i32) -> io::Result<Reaped> {
     let mut status = 0;

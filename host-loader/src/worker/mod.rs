@@ -931,10 +931,12 @@ impl Worker {
     /// [`WorkerOptions::shutdown_ms`], asks the worker to exit, and kills and reaps it. Returns
     /// the result of `shutdown`, if it ran.
     pub fn retire(mut self) -> Option<CallResult> {
-        self.retire_now()
+        self.retire_now(true)
     }
 
-    fn retire_now(&mut self) -> Option<CallResult> {
+    /// Runs `shutdown`, then kills the worker; with `wait`, also reaps it here, else hands it
+    /// to the background reaper ([`measure::reap_later`]).
+    fn retire_now(&mut self, wait: bool) -> Option<CallResult> {
         if self.reaped.is_some() {
             return None;
         }
@@ -950,15 +952,24 @@ impl Worker {
                 &ToWorker::Shutdown,
                 Instant::now() + Duration::from_millis(10),
             );
-            self.kill_and_reap();
+            if wait {
+                self.kill_and_reap();
+            } else {
+                measure::kill_tree(&self.pidfd, self.pid);
+                // The cgroup goes with it: it must outlive the process it holds.
+                let cgroup = self.cgroup.take();
+                measure::reap_later(self.pid, move || drop(cgroup));
+            }
         }
         result
     }
 }
 
 impl Drop for Worker {
+    /// Retires the worker without waiting for the kernel to tear the process down: it is
+    /// killed here and reaped by a background thread moments later. [`Worker::retire`] waits.
     fn drop(&mut self) {
-        self.retire_now();
+        self.retire_now(false);
     }
 }
 

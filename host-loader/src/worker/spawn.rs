@@ -1,10 +1,12 @@
-//! Starting worker processes.
+//! Starting the `plugin-worker` executable: the launcher (see [`super::launcher`]), or one
+//! worker per process in exec mode.
 //!
-//! A worker is the `plugin-worker` executable, started with `posix_spawn` semantics (std's
-//! `Command` without `pre_exec`), so the cost does not grow with the host's memory and no
-//! forked copy of a multi-threaded host ever runs code. Every spawn happens on one dedicated
-//! thread that lives as long as the host process: the worker's `PR_SET_PDEATHSIG` is tied to
-//! the spawning *thread*, and this thread never exits before the process does.
+//! It is started with `posix_spawn` semantics (std's `Command` without `pre_exec`), so the cost
+//! does not grow with the host's memory and no forked copy of a multi-threaded host ever runs
+//! code. Every spawn happens on one dedicated thread that lives as long as the host process:
+//! `PR_SET_PDEATHSIG` is tied to the spawning *thread* (for workers forked by the launcher with
+//! `CLONE_PARENT`, to the thread that spawned the launcher), and this thread never exits before
+//! the process does.
 
 use std::io;
 use std::path::{Path, PathBuf};

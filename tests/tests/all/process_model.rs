@@ -206,7 +206,11 @@ fn idle_workers_are_evicted() {
         pool.stats()
     );
     assert_eq!(pool.stats().retired, 1);
-    assert!(proc_status(pid, "State").is_none(), "worker {pid} is gone");
+    // Retired workers are reaped by a background thread.
+    assert!(
+        eventually(Duration::from_secs(5), || proc_status(pid, "State").is_none()),
+        "worker {pid} is gone"
+    );
 }
 
 #[test]
