@@ -1,0 +1,6 @@
+#[plugin_sdk::init]
+fn init() -> String {
+    String::new()
+}
+
+fn main() {}

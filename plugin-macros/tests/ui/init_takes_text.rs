@@ -1,0 +1,6 @@
+#[plugin_sdk::init]
+fn init(config: &str) {
+    let _ = config;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[plugin_sdk::init(name = "setup")]
+fn init() {}
+
+fn main() {}
