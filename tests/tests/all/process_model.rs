@@ -208,7 +208,8 @@ fn idle_workers_are_evicted() {
     assert_eq!(pool.stats().retired, 1);
     // Retired workers are reaped by a background thread.
     assert!(
-        eventually(Duration::from_secs(5), || proc_status(pid, "State").is_none()),
+        eventually(Duration::from_secs(5), || proc_status(pid, "State")
+            .is_none()),
         "worker {pid} is gone"
     );
 }
