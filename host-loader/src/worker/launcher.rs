@@ -119,6 +119,13 @@ impl Drop for Running {
     }
 }
 
+/// Starts the launcher for the default worker executable ([`spawn::find_worker_exe`]). Call it
+/// early in the host's life (the CLI does, before reading any input), while the host is small
+/// and has few threads; otherwise it starts with the first worker.
+pub fn start_default() -> io::Result<()> {
+    for_exe(&spawn::find_worker_exe()?).start()
+}
+
 /// The launcher for `exe`, shared by the whole host process. Not started until
 /// [`Launcher::start`] or the first launch.
 pub fn for_exe(exe: &Path) -> Arc<Launcher> {

@@ -200,6 +200,9 @@ struct RunArgs<'a> {
 }
 
 fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
+    // Start the launcher first, while this process is small (a failure shows at the first
+    // worker start with its full context).
+    let _ = host_loader::worker::launcher::start_default();
     let RunArgs {
         file,
         hook,
