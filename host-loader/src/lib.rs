@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod ipc;
 pub mod outcome;
 pub mod plugin;
+pub mod policy;
 pub mod pool;
 pub mod sandbox;
 pub mod worker;

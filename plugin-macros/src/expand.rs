@@ -43,6 +43,14 @@ pub fn plugin(valid: &ValidPlugin) -> TokenStream {
     quote! {
         #manifest
 
+        // A second `plugin!` in the library clashes here, at name resolution (the duplicate
+        // exported statics would only clash when the object is linked).
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! duplicate_plugin_declaration_only_one_plugin_macro_per_library {
+            () => {};
+        }
+
         // The ABI facts come from the SDK crate (rustc version, target, panic strategy), so the
         // record is assembled in a const context from the SDK's constants.
         #[doc(hidden)]
@@ -93,8 +101,20 @@ pub fn hook(valid: &ValidHook, item: &ItemFn) -> TokenStream {
         })
     };
 
+    // A second entry point for the same hook anywhere in the crate would also clash as a
+    // duplicate exported symbol, but only when the object is linked (`cargo check` passes).
+    // Exported macros all live at the crate root, so this name clashes at name resolution,
+    // in every build, and the error names the hook.
+    let duplicate_guard = format_ident!("duplicate_plugin_entry_point_for_hook_{}", hook_name);
+
     quote! {
         #item
+
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #duplicate_guard {
+            () => {};
+        }
 
         #[doc(hidden)]
         #[allow(non_snake_case)]

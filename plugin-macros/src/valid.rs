@@ -366,11 +366,33 @@ fn is_string(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "String" && s.arguments.is_none())
 }
 
+/// A type as written, without the spaces token printing adds (`&mut Vec<u8>`, not
+/// `& mut Vec < u8 >`).
+fn compact(ty: &Type) -> String {
+    let text = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let previous = out.chars().last();
+            let next = chars.peek().copied();
+            let glued = matches!(previous, Some('&' | '*' | '<' | ':'))
+                || matches!(next, Some('<' | '>' | ',' | ':' | ')'));
+            if !glued {
+                out.push(c);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn classify_input(ty: &Type) -> Result<Input, String> {
     let unsupported = |what: &str| {
         format!(
             "unsupported parameter type `{}` ({what}): {INPUT_TYPES}",
-            ty.to_token_stream()
+            compact(ty)
         )
     };
     let (kind, borrowed) = match ty {
@@ -424,7 +446,7 @@ fn classify_output(ty: &Type) -> Result<Output, String> {
     let unsupported = |what: &str| {
         format!(
             "unsupported return type `{}` ({what}): {OUTPUT_TYPES}",
-            ty.to_token_stream()
+            compact(ty)
         )
     };
     match ty {

@@ -88,6 +88,93 @@ impl SecurityLevel {
     }
 }
 
+/// What a level allows besides limits (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LevelRules {
+    /// Most permissions a plugin may hold.
+    pub max_permissions: usize,
+    /// File extensions the broker lets a plugin read or write (without the dot); `*` is any.
+    pub allowed_extensions: &'static [&'static str],
+    /// Enforcement layers a worker must have at this level (enforced when the confinement
+    /// layers exist: seccomp, Landlock, namespaces and the uid drop come with issue 5).
+    pub required_layers: &'static [&'static str],
+    /// Which permissions the level allows, in words.
+    pub allowed_permissions: &'static str,
+}
+
+impl SecurityLevel {
+    /// The level's rules besides limits.
+    pub fn rules(self) -> LevelRules {
+        const TEXT: &[&str] = &["txt", "md", "json", "jsonl", "csv", "toml", "yaml", "yml"];
+        match self {
+            SecurityLevel::Minimal => LevelRules {
+                max_permissions: 16,
+                allowed_extensions: &["*"],
+                required_layers: &["rlimits", "watchdog"],
+                allowed_permissions: "all",
+            },
+            SecurityLevel::Standard => LevelRules {
+                max_permissions: 8,
+                allowed_extensions: TEXT,
+                required_layers: &["rlimits", "watchdog", "seccomp", "landlock"],
+                allowed_permissions: "all but process.spawn",
+            },
+            SecurityLevel::Strict => LevelRules {
+                max_permissions: 4,
+                allowed_extensions: &["txt", "json", "csv"],
+                required_layers: &[
+                    "rlimits",
+                    "watchdog",
+                    "seccomp",
+                    "landlock",
+                    "namespaces",
+                    "uid-drop",
+                ],
+                allowed_permissions: "no net.connect, no process.spawn, fs.write only inside the data dir",
+            },
+            SecurityLevel::Isolated => LevelRules {
+                max_permissions: 1,
+                allowed_extensions: &[],
+                required_layers: &[
+                    "rlimits",
+                    "watchdog",
+                    "seccomp",
+                    "landlock",
+                    "namespaces",
+                    "uid-drop",
+                    "cgroup-memory",
+                ],
+                allowed_permissions: "none but notify",
+            },
+        }
+    }
+
+    /// Why `grant` is not allowed at this level; `None` if it is.
+    pub fn refusal(self, grant: &crate::Grant) -> Option<String> {
+        let kind = grant.kind.as_str();
+        let refused = match self {
+            SecurityLevel::Minimal => false,
+            SecurityLevel::Standard => kind == "process.spawn",
+            SecurityLevel::Strict => {
+                matches!(kind, "net.connect" | "process.spawn")
+                    || (kind == "fs.write" && grant.scope.as_deref().is_some_and(is_absolute))
+            }
+            SecurityLevel::Isolated => kind != "notify",
+        };
+        refused.then(|| {
+            format!(
+                "`{grant}` is not allowed at level {self}, which allows {}",
+                self.rules().allowed_permissions
+            )
+        })
+    }
+}
+
+/// An absolute path scope (outside the plugin's data dir).
+fn is_absolute(scope: &str) -> bool {
+    scope.starts_with('/')
+}
+
 impl fmt::Display for SecurityLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -19,6 +19,9 @@ pub const EXAMPLES: &[&str] = &[
     "hostile-ctor",
     "story-hooks-plugin",
     "lifecycle-probe",
+    "story-sanitizer",
+    "greedy-exfil",
+    "feed-fetcher",
 ];
 
 /// The workspace root.

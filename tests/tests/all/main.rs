@@ -2,6 +2,7 @@
 
 mod cli;
 mod library;
+mod policy;
 mod process_model;
 mod profiles;
 mod sweep;

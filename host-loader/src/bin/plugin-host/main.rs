@@ -1,14 +1,18 @@
-//! `plugin-host`: inspect and run plugins from the command line.
+//! `plugin-host`: inspect, validate and run plugins from the command line.
 //!
-//! Exit codes: 0 success; 1 the plugin was denied or a call did not end `ok`; 2 bad usage or
-//! unreadable input. Every command takes `--json` for machine-readable output on stdout.
+//! Exit codes: 0 success (or `allow`); 1 the plugin was denied or a call did not end `ok`; 2 bad
+//! usage or unreadable input (plugin, input or policy). Every command takes `--json` for
+//! machine-readable output on stdout.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use host_loader::inspect::Severity;
 use host_loader::outcome::{CallResult, Outcome};
+use host_loader::policy::Policy;
+use host_loader::policy::engine::{Decision, evaluate};
 use host_loader::{Plugin, Pool, PoolConfig, Report, WorkerOptions};
 use plugin_manifest::SecurityLevel;
+use plugin_manifest::permission::CATALOG;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,7 +39,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run one hook of a plugin in a confined worker.
+    /// Decide whether a plugin may run under a policy, with every reason (exit 0 allow, 1 deny).
+    Validate {
+        /// The plugin (`.so`).
+        file: PathBuf,
+        /// Policy file (TOML). Without it: level standard, no extra roots or hosts.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The operator's level (the plugin runs at the stricter of this and its own request).
+        #[arg(long)]
+        level: Option<SecurityLevel>,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the permission catalog with each kind's risk, scope syntax and enforcement.
+    Permissions {
+        /// Print the catalog as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one hook of a plugin in a confined worker (after the same decision as `validate`).
     Run {
         /// The plugin (`.so`).
         file: PathBuf,
@@ -51,9 +75,12 @@ enum Command {
         /// Print results as JSON.
         #[arg(long)]
         json: bool,
-        /// Run at this security level instead of the one the plugin asks for.
+        /// The operator's level (the plugin runs at the stricter of this and its own request).
         #[arg(long)]
         level: Option<SecurityLevel>,
+        /// Policy file (TOML), as for `validate`.
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// JSON file passed to the plugin's `init` entry point (default `{}`).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -64,6 +91,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { file, json } => inspect(&file, json),
+        Command::Validate {
+            file,
+            policy,
+            level,
+            json,
+        } => validate(&file, policy.as_deref(), level, json),
+        Command::Permissions { json } => permissions(json),
         Command::Run {
             file,
             hook,
@@ -71,6 +105,7 @@ fn main() -> ExitCode {
             jsonl,
             json,
             level,
+            policy,
             config,
         } => run(&RunArgs {
             file: &file,
@@ -79,6 +114,7 @@ fn main() -> ExitCode {
             jsonl,
             json,
             level,
+            policy: policy.as_deref(),
             config: config.as_deref(),
         }),
     };
@@ -171,6 +207,132 @@ fn print_report(out: &mut impl Write, report: &Report) -> Result<()> {
     Ok(())
 }
 
+fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
+    Ok(match path {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default(),
+    })
+}
+
+fn validate(
+    file: &std::path::Path,
+    policy: Option<&std::path::Path>,
+    level: Option<SecurityLevel>,
+    json: bool,
+) -> Result<ExitCode> {
+    let policy = load_policy(policy)?;
+    let plugin = open(file)?;
+    let decision = evaluate(plugin.manifest(), Some(plugin.report()), &policy, level);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(&decision)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("file".into(), file.display().to_string().into());
+            object.insert("sha256".into(), plugin.report().sha256.clone().into());
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    } else {
+        print_decision(&mut out, &plugin, &decision)?;
+    }
+    Ok(if decision.allows() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_decision(out: &mut impl Write, plugin: &Plugin, decision: &Decision) -> Result<()> {
+    let info = &plugin.manifest().info;
+    let verdict = if decision.allows() { "ALLOW" } else { "DENY" };
+    writeln!(out, "plugin      {} {}", info.name, info.version)?;
+    writeln!(out, "decision    {verdict}")?;
+    writeln!(
+        out,
+        "level       {} ({})",
+        decision.level, decision.level_reason
+    )?;
+    let l = &decision.limits;
+    writeln!(
+        out,
+        "limits      memory {} MiB, cpu {} ms, wall {} ms, file ops {}, net requests {}, db queries {}, max file {} KiB",
+        l.memory_bytes / (1024 * 1024),
+        l.cpu_ms,
+        l.wall_ms,
+        l.file_ops,
+        l.net_requests,
+        l.db_queries,
+        l.max_file_size_bytes / 1024
+    )?;
+    let rules = &decision.rules;
+    writeln!(
+        out,
+        "level rules permissions: {} (at most {}); file extensions: {}; layers required: {}",
+        rules.allowed_permissions,
+        rules.max_permissions,
+        if rules.allowed_extensions.is_empty() {
+            "none".to_string()
+        } else {
+            rules.allowed_extensions.join(", ")
+        },
+        rules.required_layers.join(", ")
+    )?;
+    let permissions: Vec<String> = info.permissions.iter().map(|p| p.to_string()).collect();
+    writeln!(
+        out,
+        "permissions {}",
+        if permissions.is_empty() {
+            "none".to_string()
+        } else {
+            permissions.join(", ")
+        }
+    )?;
+    if decision.findings.is_empty() {
+        writeln!(out, "findings    none")?;
+    } else {
+        writeln!(out, "findings")?;
+        for finding in &decision.findings {
+            let severity = match finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            writeln!(
+                out,
+                "  {severity:<8} {:<26} {}",
+                finding.code, finding.message
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn permissions(json: bool) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(CATALOG)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<16} {:<7} {:<12} {:<36} description",
+        "permission", "risk", "scope", "enforced by"
+    )?;
+    for kind in CATALOG {
+        let risk = serde_json::to_value(kind.risk)?;
+        let scope = serde_json::to_value(kind.scope)?;
+        writeln!(
+            out,
+            "{:<16} {:<7} {:<12} {:<36} {}",
+            kind.id,
+            risk.as_str().unwrap_or(""),
+            scope.as_str().unwrap_or(""),
+            kind.enforced_by,
+            kind.description
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_input(input: Option<&std::path::Path>) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match input {
@@ -196,6 +358,7 @@ struct RunArgs<'a> {
     jsonl: bool,
     json: bool,
     level: Option<SecurityLevel>,
+    policy: Option<&'a std::path::Path>,
     config: Option<&'a std::path::Path>,
 }
 
@@ -210,6 +373,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
         jsonl,
         json,
         level,
+        policy,
         config,
     } = *args;
     let plugin = open(file)?;
@@ -256,7 +420,20 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
 
-    let mut options = WorkerOptions::new(plugin.limits(level));
+    let policy = load_policy(policy)?;
+    let decision = evaluate(plugin.manifest(), Some(plugin.report()), &policy, level);
+    if !decision.allows() {
+        let result = CallResult::failed(
+            Outcome::Denied,
+            format!("denied by policy: {}", decision.reasons.join("; ")),
+            Default::default(),
+        );
+        for (index, _) in inputs.iter().enumerate() {
+            print_result(&mut out, index + 1, &result, json)?;
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let mut options = WorkerOptions::new(decision.limits);
     if let Some(config) = config {
         let text = std::fs::read_to_string(config)
             .with_context(|| format!("{}: cannot read the configuration", config.display()))?;
