@@ -101,6 +101,13 @@ pub struct CallResult {
     pub violations: Vec<Violation>,
     /// The enforcement layers active in the worker that ran the call (empty if none ran).
     pub layers: Vec<String>,
+    /// The kernel's Landlock ABI, when the worker applied Landlock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landlock_abi: Option<u32>,
+    /// The host-side process id of the worker that ran the call (none if no worker ran).
+    /// Inside the worker's PID namespace the plugin sees another number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_pid: Option<i32>,
 }
 
 impl CallResult {
@@ -113,6 +120,18 @@ impl CallResult {
             usage,
             violations: Vec::new(),
             layers: Vec::new(),
+            landlock_abi: None,
+            worker_pid: None,
+        }
+    }
+
+    /// A call that ended `ok` with `output`.
+    pub fn ok(output: serde_json::Value, usage: Usage) -> CallResult {
+        CallResult {
+            status: Outcome::Ok,
+            output: Some(output),
+            error: None,
+            ..CallResult::failed(Outcome::Ok, "", usage)
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct Plugin {
     path: PathBuf,
     report: Report,
     memfd: OwnedFd,
+    /// The shared libraries the loader will open for it (its closure), for the worker's
+    /// Landlock rules.
+    libraries: Vec<PathBuf>,
 }
 
 impl Plugin {
@@ -38,11 +41,19 @@ impl Plugin {
             error,
         })?;
         let memfd = seal(&report.manifest.info.name, &bytes).map_err(io_error)?;
+        let libraries =
+            crate::sandbox::landlock::library_closure(&crate::elf::needed_libraries(&bytes));
         Ok(Plugin {
             path: path.to_path_buf(),
             report,
             memfd,
+            libraries,
         })
+    }
+
+    /// The files of the plugin's shared-library closure (what loading it opens).
+    pub fn libraries(&self) -> &[PathBuf] {
+        &self.libraries
     }
 
     /// The file this plugin was read from.

@@ -95,8 +95,8 @@ pub struct LevelRules {
     pub max_permissions: usize,
     /// File extensions the broker lets a plugin read or write (without the dot); `*` is any.
     pub allowed_extensions: &'static [&'static str],
-    /// Enforcement layers a worker must have at this level (enforced when the confinement
-    /// layers exist: seccomp, Landlock, namespaces and the uid drop come with issue 5).
+    /// Enforcement layers a worker must have at this level: a worker that lacks one refuses
+    /// to load the plugin, naming the layer.
     pub required_layers: &'static [&'static str],
     /// Which permissions the level allows, in words.
     pub allowed_permissions: &'static str,
@@ -128,6 +128,7 @@ impl SecurityLevel {
                     "seccomp",
                     "landlock",
                     "namespaces",
+                    "pid-namespace",
                     "uid-drop",
                 ],
                 allowed_permissions: "no net.connect, no process.spawn, fs.write only inside the data dir",
@@ -141,7 +142,10 @@ impl SecurityLevel {
                     "seccomp",
                     "landlock",
                     "namespaces",
+                    "pid-namespace",
                     "uid-drop",
+                    "no-new-privs",
+                    "private-tmpfs",
                     "cgroup-memory",
                 ],
                 allowed_permissions: "none but notify",

@@ -22,6 +22,23 @@ pub const EXAMPLES: &[&str] = &[
     "story-sanitizer",
     "greedy-exfil",
     "feed-fetcher",
+    "threads-ok",
+    "hostile-fork-bomb",
+    "hostile-net",
+    "hostile-read-secrets",
+    "hostile-write-outside",
+    "hostile-exec",
+    "hostile-ptrace",
+    "hostile-kill-parent",
+    "hostile-double-fork",
+    "hostile-sleep",
+    "hostile-sigxcpu",
+    "hostile-disk-fill",
+    "hostile-fd-exhaust",
+    "hostile-ipc-garbage",
+    "hostile-stdout-flood",
+    "hostile-env",
+    "hostile-setuid",
 ];
 
 /// The workspace root.

@@ -196,6 +196,29 @@ impl<'data> ElfView<'data> {
     }
 }
 
+/// The `DT_NEEDED` entries of a 64-bit little-endian shared object (the libraries the dynamic
+/// loader will open for it); empty if the file has no dynamic section or is not such an ELF.
+pub fn needed_libraries(bytes: &[u8]) -> Vec<String> {
+    use object::read::elf::{Dyn, ElfFile64};
+    let Ok(file) = ElfFile64::<object::LittleEndian>::parse(bytes) else {
+        return Vec::new();
+    };
+    let endian = object::LittleEndian;
+    let sections = file.elf_section_table();
+    let Ok(Some((entries, link))) = sections.dynamic(endian, bytes) else {
+        return Vec::new();
+    };
+    let Ok(strings) = sections.strings(endian, bytes, link) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter(|entry| entry.d_tag(endian) == u64::from(object::elf::DT_NEEDED))
+        .filter_map(|entry| entry.string(endian, strings).ok())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

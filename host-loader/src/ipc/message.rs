@@ -7,6 +7,7 @@
 //! [`FromWorker::Result`]s in the same order (several calls may be in flight), and finally
 //! [`ToWorker::Shutdown`].
 
+use crate::sandbox::Confinement;
 use plugin_manifest::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -40,15 +41,22 @@ pub struct LoadRequest {
     pub hooks: Vec<String>,
     /// SDK ABI versions the host accepts, inclusive.
     pub abi_versions: (u32, u32),
+    /// The confinement to apply before loading.
+    pub confinement: Confinement,
 }
 
 /// Worker to host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// Confinement is in place; sent before the plugin is loaded.
+    /// Confinement is in place; sent before the plugin is loaded. When seccomp is active, the
+    /// filter's user-notification listener travels with this frame.
     Confined {
         /// The layers applied.
         layers: Vec<String>,
+        /// The kernel's Landlock ABI, when Landlock is applied.
+        landlock_abi: Option<u32>,
+        /// Layers asked for that could not be applied: (layer, why).
+        missing: Vec<(String, String)>,
     },
     /// The plugin is loaded and its entry points resolved.
     Ready,

@@ -1,10 +1,12 @@
 //! Worker-side process hygiene, run first thing in the worker, single-threaded, before the
 //! plugin is loaded (SPEC §7 steps 1-3).
 
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+use nix::sys::signal::{
+    SigHandler, SigSet, SigmaskHow, Signal, signal, signal as signal_fn, sigprocmask,
+};
 use nix::unistd::{Pid, getppid, setsid};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 /// Descriptor number the IPC channel is moved to.
@@ -13,11 +15,15 @@ pub const IPC_FD: RawFd = 3;
 /// Leaves the parent's session and process group (so the watchdog can kill the worker's group
 /// without touching the host's), and arms a death-of-parent signal.
 ///
-/// `PR_SET_PDEATHSIG` has a race: the parent may die before it is armed. Checking `getppid()`
-/// against the pid the parent passed us *after* arming closes it. The signal fires when the
-/// parent *thread* that spawned us exits, which is why the host spawns every worker from one
-/// dedicated, never-exiting thread (`worker::spawn`).
-pub fn enter_session_and_watch_parent(expected_parent: i32) -> io::Result<()> {
+/// `PR_SET_PDEATHSIG` has a race: the parent may die before it is armed. Checking after arming
+/// that the parent is still there closes it: by `getppid()` against the pid the parent passed
+/// us, or, in a PID namespace of our own (where `getppid()` is 0), by polling a pidfd on the
+/// parent. The signal fires when the parent *thread* that spawned us exits, which is why the
+/// host spawns every worker from one dedicated, never-exiting thread (`worker::spawn`).
+pub fn enter_session_and_watch_parent(
+    expected_parent: i32,
+    parent_pidfd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     setsid()?;
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no memory.
     let rc = unsafe {
@@ -32,12 +38,58 @@ pub fn enter_session_and_watch_parent(expected_parent: i32) -> io::Result<()> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    if getppid() != Pid::from_raw(expected_parent) {
+    let parent_alive = match parent_pidfd {
+        Some(pidfd) => {
+            let mut fds = [nix::poll::PollFd::new(pidfd, nix::poll::PollFlags::POLLIN)];
+            // A pidfd polls readable once its process has exited.
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)? == 0
+        }
+        None => getppid() == Pid::from_raw(expected_parent),
+    };
+    if !parent_alive {
         return Err(io::Error::other(
             "the host exited before the worker started",
         ));
     }
     Ok(())
+}
+
+/// Exit status of a worker that is its PID namespace's init and got `signal`: 128 + signal,
+/// as a shell reports it.
+pub const fn exit_code_for_signal(signal: i32) -> i32 {
+    128 + signal
+}
+
+/// The init of a PID namespace ignores signals that have no handler when they come from inside
+/// the namespace, which includes the kernel's per-process timers (`SIGPROF`, `SIGXCPU`) and
+/// `abort()`'s `SIGABRT`. Installs handlers that end the worker with
+/// [`exit_code_for_signal`] instead, so the host still learns what happened.
+pub fn handle_signals_as_init() {
+    extern "C" fn die(signal: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(exit_code_for_signal(signal)) }
+    }
+    for signal in [Signal::SIGPROF, Signal::SIGXCPU, Signal::SIGABRT] {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe.
+        let _ = unsafe { signal_fn(signal, SigHandler::Handler(die)) };
+    }
+}
+
+/// From the init of a PID namespace: SIGKILLs every other process in it and reaps them all.
+pub fn kill_other_processes_in_namespace() {
+    // SAFETY: kill(-1) from a namespace's init reaches every other process in the namespace
+    // and nothing outside it.
+    if unsafe { libc::kill(-1, libc::SIGKILL) } != 0 {
+        return; // ESRCH: there is nobody else.
+    }
+    loop {
+        // SAFETY: waitpid with a null status pointer; blocks until a child is reaped or there
+        // are none left (every one was just sent SIGKILL, so this ends).
+        let rc = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::__WALL) };
+        if rc <= 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
 }
 
 /// Takes the IPC channel from descriptor 0 (where the spawner put it), moves it to

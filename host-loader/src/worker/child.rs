@@ -1,28 +1,32 @@
 //! The worker side: what runs inside `plugin-worker`.
 //!
-//! Setup order (SPEC §7), all single-threaded and before any plugin byte runs:
-//! 1. own session and process group; death-of-parent signal, armed without a race;
+//! Setup order (SPEC §7), all single-threaded and before any plugin byte (constructors
+//! included) runs:
+//! 1. own session and process group; death-of-parent signal, armed without a race (done by
+//!    the launcher's spare, which the launcher forked into a PID namespace of its own);
 //! 2. the IPC channel moved to fd 3, every other inherited descriptor closed;
-//! 3. signal dispositions and mask reset;
-//! 4. the plugin's sealed memfd and the load request received;
-//! 5. rlimits and the per-call CPU timer applied, and `Confined` reported to the host (the
-//!    last message the host can fully trust: the plugin has not run yet);
-//! 6. the plugin `dlopen`ed from that memfd (`RTLD_NOW | RTLD_LOCAL`); its constructors run
-//!    here, already confined;
-//! 7. the ABI root checked (magic, version range, `abi_stable` layout of `CallOutcome`) and
-//!    every entry point resolved; `Ready` reported.
+//! 3. signal dispositions and mask reset; the environment emptied;
+//! 4. the plugin's sealed memfd and the load request received; as root, uid/gid and
+//!    capabilities dropped ([`identity`]);
+//! 5. rlimits and the per-call CPU timer;
+//! 6. user, mount, IPC, UTS (and network) namespaces, the private tmpfs entered as working
+//!    directory ([`namespaces`]);
+//! 7. `PR_SET_NO_NEW_PRIVS`;
+//! 8. Landlock ([`crate::sandbox::landlock`]);
+//! 9. the seccomp allow-list, whose listener goes to the host with `Confined` (the last
+//!    message the host can fully trust: the plugin has not run yet);
+//! 10. the plugin `dlopen`ed from that memfd (`RTLD_NOW | RTLD_LOCAL`), the ABI root checked
+//!     (magic, version range, `abi_stable` layout of `CallOutcome`), every entry point
+//!     resolved; `Ready` reported.
 //!
 //! Then it serves calls (the host calls `init` first if the plugin has one) until the host says
-//! `Shutdown` or closes the channel. (Seccomp, Landlock, namespaces and the uid drop slot in
-//! between steps 4 and 6.)
-//!
-//! A worker forked by the launcher ([`super::launcher`]) did step 1 in the launcher's spare
-//! before it was assigned; an exec'd worker does it first thing in [`main`].
+//! `Shutdown` or closes the channel. A layer that cannot be applied is reported as missing; the
+//! host decides whether the plugin's level can do without it.
 
 use crate::ipc::frame::{self, DEFAULT_MAX_FRAME, FrameReader, Outbox};
 use crate::ipc::message::{self, FromWorker, LoadRequest, Payload, ToWorker};
 use crate::ipc::shared::{self, SHARED_THRESHOLD, SharedBytes};
-use crate::sandbox::{Layer, limits, process};
+use crate::sandbox::{Layer, identity, landlock, limits, namespaces, process, seccomp};
 use abi_stable::StableAbi;
 use abi_stable::std_types::RSlice;
 use plugin_sdk::abi::{
@@ -44,22 +48,23 @@ pub fn main() -> ! {
     if std::env::args().any(|a| a == "--launcher") {
         super::launcher::serve(parent)
     }
-    enter_session(parent);
-    run(None)
+    enter_session(parent, None);
+    run()
 }
 
 /// Setup step 1: own session and process group, death-of-parent signal (`parent` is the host's
-/// pid). Done by a pre-forked spare before it is assigned (see [`super::launcher`]).
-pub fn enter_session(parent: i32) {
-    if let Err(e) = process::enter_session_and_watch_parent(parent) {
+/// pid, `parent_pidfd` a pidfd on it when the caller has one). Done by a pre-forked spare
+/// before it is assigned (see [`super::launcher`]).
+pub fn enter_session(parent: i32, parent_pidfd: Option<std::os::fd::BorrowedFd<'_>>) {
+    if let Err(e) = process::enter_session_and_watch_parent(parent, parent_pidfd) {
         eprintln!("plugin-worker: {e}");
         exit(EXIT_SETUP_FAILED);
     }
 }
 
 /// The worker proper, after [`enter_session`], with the IPC channel on descriptor 0 and the
-/// capture pipe on 1 and 2. `work_dir`, when set, is entered once the channel works.
-pub fn run(work_dir: Option<&std::path::Path>) -> ! {
+/// capture pipe on 1 and 2.
+pub fn run() -> ! {
     let mut channel = match process::take_ipc_channel() {
         Ok(channel) => channel,
         Err(e) => {
@@ -70,10 +75,9 @@ pub fn run(work_dir: Option<&std::path::Path>) -> ! {
     if let Err(e) = process::reset_signals() {
         fail(&mut channel, "signal-reset", &e.to_string());
     }
-    if let Some(dir) = work_dir
-        && let Err(e) = std::env::set_current_dir(dir)
-    {
-        fail(&mut channel, "work-dir", &format!("{}: {e}", dir.display()));
+    let in_pid_namespace = namespaces::in_own_pid_namespace();
+    if in_pid_namespace {
+        process::handle_signals_as_init();
     }
     let memfd = match crate::ipc::fd::recv_fd(&channel) {
         Ok(fd) => fd,
@@ -90,21 +94,159 @@ pub fn run(work_dir: Option<&std::path::Path>) -> ! {
             "expected a Load request",
         ),
     };
-    let mut layers = Vec::new();
-    if let Err(e) = limits::apply(&request.limits, request.address_space_bytes) {
-        fail(&mut channel, "rlimits", &e.to_string());
+    let confined = confine(&mut channel, &request, in_pid_namespace);
+
+    let mut outbox = Outbox::default();
+    let sent = outbox
+        .push(
+            &message::encode(&FromWorker::Confined {
+                layers: confined.layers,
+                landlock_abi: confined.landlock_abi,
+                missing: confined.missing,
+            }),
+            DEFAULT_MAX_FRAME,
+            confined.listener,
+        )
+        .and_then(|()| outbox.flush(&channel));
+    if !matches!(sent, Ok(true)) {
+        exit(EXIT_SETUP_FAILED);
     }
-    layers.push(Layer::RLIMITS.to_string());
-    send(&mut channel, &FromWorker::Confined { layers });
 
     let (library, entries) = match load(&memfd, &request) {
         Ok(loaded) => loaded,
         Err((stage, message)) => fail(&mut channel, stage, &message),
     };
     send(&mut channel, &FromWorker::Ready);
-    serve(&mut channel, &entries, request.limits.cpu_ms);
+    let sweep = in_pid_namespace
+        && request
+            .confinement
+            .seccomp
+            .is_none_or(|grants| grants.spawn);
+    serve(&mut channel, &entries, request.limits.cpu_ms, sweep);
     drop(library);
     exit(0)
+}
+
+/// What [`confine`] achieved.
+struct Confined {
+    layers: Vec<String>,
+    landlock_abi: Option<u32>,
+    missing: Vec<(String, String)>,
+    listener: Option<OwnedFd>,
+}
+
+/// Steps 3 (environment) to 9, in order. A layer that fails is reported missing (the host
+/// decides); a failure that leaves the worker in an unknown state ends it.
+fn confine(channel: &mut UnixStream, request: &LoadRequest, in_pid_namespace: bool) -> Confined {
+    let plan = &request.confinement;
+    let mut layers: Vec<String> = Vec::new();
+    let mut missing = Vec::new();
+    let mut miss = |layer: &str, why: String| missing.push((layer.to_string(), why));
+    if in_pid_namespace {
+        layers.push(Layer::PID_NAMESPACE.into());
+    } else {
+        miss(
+            Layer::PID_NAMESPACE,
+            "the launcher could not create a PID namespace (needs root or user namespaces; exec mode has none)".into(),
+        );
+    }
+    clear_environment(plan.temp_dir.as_deref());
+
+    // 4. Identity.
+    if let Some(id) = plan.drop_to
+        && let Err(e) = identity::drop_root(id)
+    {
+        fail(channel, "uid-drop", &e.to_string());
+    }
+    if identity::is_unprivileged() {
+        layers.push(Layer::UID_DROP.into());
+    } else {
+        miss(Layer::UID_DROP, "the worker runs as root".into());
+    }
+
+    // 5. rlimits.
+    if let Err(e) = limits::apply(&request.limits, request.address_space_bytes) {
+        fail(channel, "rlimits", &e.to_string());
+    }
+    layers.push(Layer::RLIMITS.into());
+
+    // 6. Namespaces and the private temporary directory.
+    if let Some(private_network) = plan.namespaces {
+        match namespaces::enter(private_network, plan.temp_dir.as_deref(), plan.temp_bytes) {
+            Ok(entered) => {
+                layers.push(Layer::NAMESPACES.into());
+                if entered.private_tmpfs {
+                    layers.push(Layer::PRIVATE_TMPFS.into());
+                }
+            }
+            Err(e) => miss(Layer::NAMESPACES, e.to_string()),
+        }
+    }
+    if let Some(dir) = &plan.temp_dir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        fail(channel, "temp-dir", &format!("{}: {e}", dir.display()));
+    }
+
+    // 7. No new privileges, ever (also required by Landlock and seccomp without privilege).
+    // SAFETY: plain integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
+        fail(
+            channel,
+            "no-new-privs",
+            &std::io::Error::last_os_error().to_string(),
+        );
+    }
+    layers.push(Layer::NO_NEW_PRIVS.into());
+
+    // 8. Landlock.
+    let mut landlock_abi = None;
+    if let Some(spec) = &plan.landlock {
+        match landlock::apply(spec) {
+            Ok(abi) => {
+                layers.push(Layer::LANDLOCK.into());
+                landlock_abi = Some(abi);
+            }
+            Err(e) => miss(Layer::LANDLOCK, e.to_string()),
+        }
+    }
+
+    // 9. Seccomp, last: everything above needed system calls the filter denies.
+    let mut listener = None;
+    if let Some(grants) = plan.seccomp {
+        match seccomp::SyscallPolicy::for_grants(grants)
+            .compile()
+            .and_then(|programs| seccomp::install(&programs))
+        {
+            Ok(fd) => {
+                layers.push(Layer::SECCOMP.into());
+                listener = Some(fd);
+            }
+            Err(e) => miss(Layer::SECCOMP, e.to_string()),
+        }
+    }
+    Confined {
+        layers,
+        landlock_abi,
+        missing,
+        listener,
+    }
+}
+
+/// Replaces the inherited environment (the launcher's, already empty of host variables) with
+/// `HOME` and `TMPDIR` pointing at the private temporary directory.
+fn clear_environment(temp_dir: Option<&std::path::Path>) {
+    for (name, _) in std::env::vars_os() {
+        // SAFETY: the worker is single-threaded here; nothing reads the environment
+        // concurrently.
+        unsafe { std::env::remove_var(name) };
+    }
+    if let Some(dir) = temp_dir {
+        for name in ["HOME", "TMPDIR"] {
+            // SAFETY: as above, single-threaded.
+            unsafe { std::env::set_var(name, dir) };
+        }
+    }
 }
 
 fn parse_parent_pid() -> i32 {
@@ -209,7 +351,11 @@ fn load(memfd: &OwnedFd, request: &LoadRequest) -> Result<Loaded, (&'static str,
 /// is written as soon as its call returns: holding a finished answer back to batch it with the
 /// next would delay it by the next call's unknown duration, which the host would count against
 /// this call's deadline and usage.
-fn serve(channel: &mut UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64) {
+///
+/// With `sweep` (the plugin may create processes, and the worker is its PID namespace's
+/// init), every other process in the namespace is killed and reaped after each call: nothing a
+/// call started outlives it.
+fn serve(channel: &mut UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64, sweep: bool) {
     let mut reader = FrameReader::new(DEFAULT_MAX_FRAME);
     let mut outbox = Outbox::default();
     loop {
@@ -243,6 +389,9 @@ fn serve(channel: &mut UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u
                 Some(entry) => {
                     let _ = limits::arm_cpu_for_call(cpu_ms);
                     let outcome = entry(RSlice::from_slice(input));
+                    if sweep {
+                        process::kill_other_processes_in_namespace();
+                    }
                     (outcome.status, outcome.payload)
                 }
                 None => (

@@ -38,8 +38,7 @@ use crate::ipc::message;
 use crate::sandbox::process;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,10 +55,7 @@ const EXIT_SETUP_FAILED: i32 = 71;
 /// Host to launcher: fork a worker. Two descriptors travel with it: the worker's IPC channel
 /// and the capture pipe's write end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LaunchRequest {
-    /// The worker's working directory (raw bytes of the path), if not the launcher's.
-    pub work_dir: Option<Vec<u8>>,
-}
+pub struct LaunchRequest {}
 
 /// Launcher to host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,15 +159,8 @@ impl Launcher {
     /// Forks a worker that gets `ipc` as its channel and `capture` as its stdout and stderr.
     /// Returns the worker's pid; the worker is a child of this process. A launcher that died or
     /// stopped answering is replaced once.
-    pub fn launch(
-        &self,
-        ipc: &OwnedFd,
-        capture: &OwnedFd,
-        work_dir: Option<&Path>,
-    ) -> io::Result<i32> {
-        let request = LaunchRequest {
-            work_dir: work_dir.map(|d| d.as_os_str().as_bytes().to_vec()),
-        };
+    pub fn launch(&self, ipc: &OwnedFd, capture: &OwnedFd) -> io::Result<i32> {
+        let request = LaunchRequest {};
         let request = frame::encode(&message::encode(&request), MAX_MESSAGE)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -267,7 +256,7 @@ fn exchange(
 /// signals), then hand one worker per request (the spare, or a fresh fork) until the host
 /// closes the channel.
 pub fn serve(parent: i32) -> ! {
-    if let Err(e) = process::enter_session_and_watch_parent(parent) {
+    if let Err(e) = process::enter_session_and_watch_parent(parent, None) {
         eprintln!("plugin-worker --launcher: {e}");
         super::child::exit(EXIT_SETUP_FAILED);
     }
@@ -282,10 +271,19 @@ pub fn serve(parent: i32) -> ! {
         eprintln!("plugin-worker --launcher: cannot reset signals: {e}");
         super::child::exit(EXIT_SETUP_FAILED);
     }
+    // Workers are born in a PID namespace of their own, where getppid() says nothing about the
+    // host: they check the host is alive through this pidfd instead.
+    let host = match super::measure::pidfd_open(parent) {
+        Ok(pidfd) => pidfd,
+        Err(e) => {
+            eprintln!("plugin-worker --launcher: cannot watch the host: {e}");
+            super::child::exit(EXIT_SETUP_FAILED);
+        }
+    };
     let mut spare: Option<Spare> = None;
     loop {
         if spare.is_none() {
-            spare = fork_spare(parent, &channel);
+            spare = fork_spare(parent, &host, &channel);
             if let Some(made) = &spare {
                 let announce = LaunchReply::Spare { pid: made.pid };
                 let sent =
@@ -297,8 +295,9 @@ pub fn serve(parent: i32) -> ! {
         }
         let (request, fds, raw) = match receive(&mut channel) {
             Ok(Some(received)) => received,
-            // The host closed the channel: it is done with us.
+            // The host closed the channel (or exited): it is done with us.
             Ok(None) => super::child::exit(0),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => super::child::exit(0),
             Err(e) => {
                 eprintln!("plugin-worker --launcher: bad request: {e}");
                 super::child::exit(EXIT_SETUP_FAILED);
@@ -308,9 +307,9 @@ pub fn serve(parent: i32) -> ! {
             Some(ready) => match ready.assign(&raw, &fds) {
                 Ok(()) => LaunchReply::Launched { pid: ready.pid },
                 // The spare is gone (killed?): fork one on demand instead.
-                Err(_) => fork_worker(parent, request, fds),
+                Err(_) => fork_worker(parent, &host, request, fds),
             },
-            None => fork_worker(parent, request, fds),
+            None => fork_worker(parent, &host, request, fds),
         };
         let sent = frame::write_frame(&mut channel, &message::encode(&reply), MAX_MESSAGE);
         if sent.is_err() {
@@ -335,7 +334,7 @@ impl Spare {
 
 /// Forks a spare: a child of the host that enters its own session and then waits for a
 /// request from us. `None` if the fork fails (launches then fork on demand).
-fn fork_spare(parent: i32, channel: &UnixStream) -> Option<Spare> {
+fn fork_spare(parent: i32, host: &OwnedFd, channel: &UnixStream) -> Option<Spare> {
     let (ours, theirs) = UnixStream::pair().ok()?;
     match clone_sibling() {
         -1 => None,
@@ -344,7 +343,7 @@ fn fork_spare(parent: i32, channel: &UnixStream) -> Option<Spare> {
             // SAFETY: closing two descriptors this process owns and will not use again.
             unsafe { libc::close(channel.as_raw_fd()) };
             drop(ours);
-            super::child::enter_session(parent);
+            super::child::enter_session(parent, Some(host.as_fd()));
             let mut control = theirs;
             match receive(&mut control) {
                 Ok(Some((request, fds, _))) => {
@@ -365,10 +364,29 @@ fn fork_spare(parent: i32, channel: &UnixStream) -> Option<Spare> {
     }
 }
 
-/// `clone(CLONE_PARENT | SIGCHLD)`: like `fork`, but the child is our parent's (the host's).
-/// Returns the child's pid in the parent, 0 in the child, -1 on failure.
+/// `clone(CLONE_PARENT | CLONE_NEWPID | SIGCHLD)`: like `fork`, but the child is our
+/// parent's (the host's), and the init of a new PID namespace (see `sandbox::namespaces`).
+/// Without the privilege for a PID namespace, a plain sibling (the worker then reports the
+/// layer missing). Returns the child's pid in the parent, 0 in the child, -1 on failure.
 fn clone_sibling() -> libc::c_long {
-    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    static NO_PID_NAMESPACE: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    let plain = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    if !NO_PID_NAMESPACE.load(std::sync::atomic::Ordering::Relaxed) {
+        let pid = raw_clone(plain | libc::CLONE_NEWPID as libc::c_ulong);
+        if pid != -1 {
+            return pid;
+        }
+        let error = io::Error::last_os_error().raw_os_error();
+        if !matches!(error, Some(libc::EPERM | libc::EINVAL | libc::ENOSPC)) {
+            return -1;
+        }
+        NO_PID_NAMESPACE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    raw_clone(plain)
+}
+
+fn raw_clone(flags: libc::c_ulong) -> libc::c_long {
     // SAFETY: raw clone without CLONE_VM and without a new stack behaves like fork(): the child
     // continues here on a copy of this (single-threaded, lock-free at this point) process. The
     // remaining arguments (parent/child tid pointers, tls) are unused and null.
@@ -415,7 +433,12 @@ fn read_more(channel: &mut UnixStream, buf: &mut [u8], have: usize) -> io::Resul
     }
 }
 
-fn fork_worker(parent: i32, request: LaunchRequest, fds: Vec<OwnedFd>) -> LaunchReply {
+fn fork_worker(
+    parent: i32,
+    host: &OwnedFd,
+    request: LaunchRequest,
+    fds: Vec<OwnedFd>,
+) -> LaunchReply {
     let Ok([ipc, capture]) = <[OwnedFd; 2]>::try_from(fds) else {
         return LaunchReply::Failed {
             message: "a launch request carries exactly two descriptors".into(),
@@ -426,16 +449,16 @@ fn fork_worker(parent: i32, request: LaunchRequest, fds: Vec<OwnedFd>) -> Launch
             message: format!("clone failed: {}", io::Error::last_os_error()),
         },
         0 => {
-            super::child::enter_session(parent);
+            super::child::enter_session(parent, Some(host.as_fd()));
             become_worker(request, &ipc, &capture);
         }
         pid => LaunchReply::Launched { pid: pid as i32 },
     }
 }
 
-/// In the forked child, after [`super::child::enter_session`]: put the channel on 0 and the capture pipe on 1 and 2, then run the
-/// worker. Never returns.
-fn become_worker(request: LaunchRequest, ipc: &OwnedFd, capture: &OwnedFd) -> ! {
+/// In the forked child, after [`super::child::enter_session`]: put the channel on 0 and the
+/// capture pipe on 1 and 2, then run the worker. Never returns.
+fn become_worker(_request: LaunchRequest, ipc: &OwnedFd, capture: &OwnedFd) -> ! {
     for (from, to) in [(ipc, 0), (capture, 1), (capture, 2)] {
         // SAFETY: dup2 onto a standard descriptor this process owns; `from` is a valid open
         // descriptor. The duplicate does not carry close-on-exec.
@@ -443,8 +466,5 @@ fn become_worker(request: LaunchRequest, ipc: &OwnedFd, capture: &OwnedFd) -> ! 
             super::child::exit(EXIT_SETUP_FAILED);
         }
     }
-    let work_dir = request
-        .work_dir
-        .map(|bytes| PathBuf::from(std::ffi::OsString::from_vec(bytes)));
-    super::child::run(work_dir.as_deref())
+    super::child::run()
 }

@@ -32,6 +32,7 @@
 
 mod capture;
 pub mod child;
+mod confinement;
 pub mod launcher;
 mod measure;
 pub mod spawn;
@@ -43,9 +44,11 @@ use crate::outcome::{CallResult, Outcome, Usage};
 use crate::plugin::Plugin;
 use crate::sandbox::Layer;
 use crate::sandbox::cgroup::MemoryCgroup;
+use crate::sandbox::process::exit_code_for_signal;
+use confinement::TempDir;
 use measure::{Exit, PeakRss, Reaped};
 use plugin_manifest::signature::WireKind;
-use plugin_manifest::{INIT_HOOK, Limits, SDK_ABI_VERSION, SHUTDOWN_HOOK};
+use plugin_manifest::{INIT_HOOK, Limits, SDK_ABI_VERSION, SHUTDOWN_HOOK, SecurityLevel};
 use plugin_sdk::abi::{MIN_SUPPORTED_ABI_VERSION, STATUS_OK, STATUS_PANIC, STATUS_PLUGIN_ERROR};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -74,8 +77,16 @@ pub struct WorkerOptions {
     pub worker_exe: Option<PathBuf>,
     /// Enforce memory with a cgroup when the machine offers one. By default `true`.
     pub use_cgroup: bool,
-    /// The worker's working directory. By default the host's.
-    pub work_dir: Option<PathBuf>,
+    /// The plugin's data directory: relative `fs.read`/`fs.write` scopes are resolved against
+    /// it. By default the host's working directory. (The worker's own working directory is
+    /// always its private temporary directory.)
+    pub data_dir: Option<PathBuf>,
+    /// The security level whose required layers the worker must have. By default the plugin's
+    /// declared level.
+    pub level: Option<SecurityLevel>,
+    /// Layers not to apply, as if this machine lacked them (for tests of the refusal, and for
+    /// measuring each layer's cost). Names as in [`crate::sandbox::Layer`].
+    pub leave_out: Vec<String>,
     /// How the worker process is created. By default forked from the launcher.
     pub launch: LaunchMode,
     /// The configuration passed to the plugin's `init` entry point (as JSON). By default `{}`.
@@ -104,7 +115,9 @@ impl WorkerOptions {
             max_frame: frame::DEFAULT_MAX_FRAME,
             worker_exe: None,
             use_cgroup: true,
-            work_dir: None,
+            data_dir: None,
+            level: None,
+            leave_out: Vec::new(),
             launch: LaunchMode::default(),
             config: serde_json::json!({}),
             shutdown_ms: 250,
@@ -147,6 +160,8 @@ enum Interrupt {
     Cpu,
     Exited,
     Protocol(String),
+    /// The seccomp listener reported a denied system call (named from the kernel's number).
+    Syscall(String),
 }
 
 /// A running worker with its plugin loaded.
@@ -162,6 +177,12 @@ pub struct Worker {
     cgroup: Option<MemoryCgroup>,
     captured: Arc<capture::Capture>,
     layers: Vec<String>,
+    /// The kernel's Landlock ABI, when the worker applied Landlock.
+    landlock_abi: Option<u32>,
+    /// The seccomp filter's user-notification listener: denied system calls arrive here.
+    listener: Option<OwnedFd>,
+    /// The private temporary directory, removed after the worker.
+    temp_dir: Option<TempDir>,
     next_id: u64,
     reaped: Option<Reaped>,
     peak_rss: PeakRss,
@@ -194,16 +215,12 @@ impl Worker {
         let worker_end = OwnedFd::from(worker_end);
         let pid = match options.launch {
             LaunchMode::Launcher => {
-                let launched = launcher::for_exe(&exe).launch(
-                    &worker_end,
-                    &capture_write,
-                    options.work_dir.as_deref(),
-                );
+                let launched = launcher::for_exe(&exe).launch(&worker_end, &capture_write);
                 drop(worker_end);
                 drop(capture_write);
                 launched?
             }
-            LaunchMode::Exec => spawn_exec(&exe, worker_end, capture_write, &options)?,
+            LaunchMode::Exec => spawn_exec(&exe, worker_end, capture_write)?,
         };
         // Only the worker holds the write end of the capture pipe now, so the capture thread
         // ends when the worker (and anything it left behind) does.
@@ -219,6 +236,16 @@ impl Worker {
         };
 
         let limits = options.limits;
+        let level = options
+            .level
+            .unwrap_or(plugin.manifest().info.security_level)
+            .max(plugin.manifest().info.security_level);
+        let temp_dir = TempDir::create().map_err(|e| {
+            measure::kill_tree(&pidfd, pid);
+            let _ = measure::reap(pid);
+            std::io::Error::new(e.kind(), format!("private temporary directory: {e}"))
+        })?;
+        let confinement = confinement::plan(plugin, &options, &temp_dir);
         let mut layers = vec![
             Layer::SESSION.to_string(),
             Layer::PARENT_DEATH.to_string(),
@@ -266,6 +293,9 @@ impl Worker {
             cgroup,
             captured,
             layers: Vec::new(),
+            landlock_abi: None,
+            listener: None,
+            temp_dir: Some(temp_dir),
             next_id: 1,
             reaped: None,
             peak_rss: PeakRss::open(pid),
@@ -279,6 +309,7 @@ impl Worker {
             address_space_bytes,
             hooks,
             abi_versions: (MIN_SUPPORTED_ABI_VERSION, SDK_ABI_VERSION),
+            confinement,
         });
         let sent = crate::ipc::fd::send_fd(&worker.socket, plugin.memfd().as_raw_fd())
             .map_err(FrameError::from)
@@ -289,8 +320,27 @@ impl Worker {
                 started,
             ))));
         }
-        match worker.next_message(deadline, None) {
-            Ok(FromWorker::Confined { layers: reported }) => layers.extend(reported),
+        let missing = match worker.next_message(deadline, None) {
+            Ok(FromWorker::Confined {
+                layers: reported,
+                landlock_abi,
+                missing,
+            }) => {
+                if reported.iter().any(|layer| layer == Layer::SECCOMP) {
+                    worker.listener = worker.reader.take_fd();
+                    if worker.listener.is_none() {
+                        return Err(SpawnError::Load(Box::new(worker.fail_load(
+                            Interrupt::Protocol(
+                                "seccomp reported without its listener".to_string(),
+                            ),
+                            started,
+                        ))));
+                    }
+                }
+                layers.extend(reported);
+                worker.landlock_abi = landlock_abi;
+                missing
+            }
             Ok(other) => {
                 return Err(SpawnError::Load(Box::new(worker.fail_load(
                     Interrupt::Protocol(format!("expected Confined, got {}", name_of(&other))),
@@ -302,12 +352,25 @@ impl Worker {
                     worker.fail_load(interrupt, started),
                 )));
             }
-        }
+        };
         layers.push(Layer::WATCHDOG.to_string());
         if worker.cgroup.is_some() {
             layers.push(Layer::CGROUP_MEMORY.to_string());
         }
         worker.layers = layers;
+        let mut missing = missing;
+        for layer in &worker.options.leave_out {
+            missing.push((
+                layer.clone(),
+                "left out by WorkerOptions::leave_out".to_string(),
+            ));
+        }
+        if let Some(refusal) = confinement::refusal(level, &worker.layers, &missing) {
+            let usage = worker.usage_after_death(started, 0);
+            let mut result = CallResult::failed(Outcome::Denied, refusal, usage);
+            worker.stamp(&mut result);
+            return Err(SpawnError::Load(Box::new(result)));
+        }
         match worker.next_message(deadline, None) {
             Ok(FromWorker::Ready) => worker.init(),
             Ok(FromWorker::LoadFailed { stage, message }) => {
@@ -331,6 +394,10 @@ impl Worker {
     /// The worker's process id.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+    /// The worker's private temporary directory on the host's side (removed after it).
+    pub fn temp_dir(&self) -> Option<&std::path::Path> {
+        self.temp_dir.as_ref().map(|dir| dir.path())
     }
 
     /// The enforcement layers active in this worker.
@@ -550,7 +617,7 @@ impl Worker {
                         Err(why) => self.finish(Interrupt::Protocol(why), started, cpu_mark),
                     };
                     let mut result = result;
-                    result.layers.clone_from(&self.layers);
+                    self.stamp(&mut result);
                     last_answer = now;
                     inflight.pop_front();
                     let ok = result.status == Outcome::Ok;
@@ -649,11 +716,14 @@ impl Worker {
         if want_write {
             events |= PollFlags::POLLOUT;
         }
-        let (readable, exited) = {
-            let mut fds = [
+        let (readable, exited, denied) = {
+            let mut fds = vec![
                 PollFd::new(self.socket.as_fd(), events),
                 PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
             ];
+            if let Some(listener) = &self.listener {
+                fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+            }
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(Interrupt::Protocol(format!("poll failed: {e}"))),
@@ -667,8 +737,12 @@ impl Worker {
                     PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
                 ),
                 has(&fds[1], PollFlags::POLLIN),
+                fds.get(2).is_some_and(|fd| has(fd, PollFlags::POLLIN)),
             )
         };
+        if denied && let Some(name) = self.denied_syscall() {
+            return Err(Interrupt::Syscall(name));
+        }
         if readable || exited {
             // Drain what the worker sent before it died: answers may be waiting.
             match self.reader.fill(&self.socket) {
@@ -696,14 +770,7 @@ impl Worker {
         let text = |payload: &[u8]| String::from_utf8_lossy(payload).into_owned();
         match status {
             STATUS_OK => match decode_output(output_kind, payload) {
-                Ok(output) => CallResult {
-                    status: Outcome::Ok,
-                    output: Some(output),
-                    error: None,
-                    usage,
-                    violations: Vec::new(),
-                    layers: Vec::new(),
-                },
+                Ok(output) => CallResult::ok(output, usage),
                 Err(why) => self.finish(Interrupt::Protocol(why), started, cpu_start),
             },
             STATUS_PLUGIN_ERROR => CallResult::failed(Outcome::PluginError, text(payload), usage),
@@ -763,19 +830,31 @@ impl Worker {
             }
             let timeout =
                 PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX);
-            let (socket_ready, exited) = {
-                let mut fds = [
+            let (socket_ready, exited, denied) = {
+                let mut fds = vec![
                     PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
                 ];
+                if let Some(listener) = &self.listener {
+                    fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+                }
                 match poll(&mut fds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => return Err(Interrupt::Protocol(format!("poll failed: {e}"))),
                 }
                 let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), ready(&fds[1]))
+                (
+                    ready(&fds[0]),
+                    ready(&fds[1]),
+                    fds.get(2).is_some_and(|fd| {
+                        fd.revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
+                    }),
+                )
             };
+            if denied && let Some(name) = self.denied_syscall() {
+                return Err(Interrupt::Syscall(name));
+            }
             if socket_ready || exited {
                 // Drain what the worker sent before it died: an answer may be waiting.
                 match self.reader.fill(&self.socket) {
@@ -810,6 +889,10 @@ impl Worker {
     fn finish(&mut self, interrupt: Interrupt, started: Instant, cpu_start: u64) -> CallResult {
         let limits = self.options.limits;
         let usage = self.usage_after_death(started, cpu_start);
+        let denied_syscall = match &interrupt {
+            Interrupt::Syscall(name) => Some(name.clone()),
+            _ => None,
+        };
         let (status, error) = match interrupt {
             Interrupt::Deadline => (
                 Outcome::Timeout,
@@ -827,9 +910,21 @@ impl Worker {
                 format!("worker sent a malformed answer: {why}; worker killed"),
             ),
             Interrupt::Exited => self.classify_death(),
+            Interrupt::Syscall(name) => (
+                Outcome::Violation,
+                format!(
+                    "system call `{name}` is not allowed for this plugin (seccomp); worker killed"
+                ),
+            ),
         };
         let mut result = CallResult::failed(status, error, usage);
-        result.layers.clone_from(&self.layers);
+        if let Some(name) = denied_syscall {
+            result.violations.push(crate::outcome::Violation {
+                rule: "syscall".to_string(),
+                detail: name,
+            });
+        }
+        self.stamp(&mut result);
         if status == Outcome::Crashed || status == Outcome::MemoryLimit {
             let tail = self.captured_output();
             let tail = tail
@@ -866,15 +961,24 @@ impl Worker {
                 format!("{memory} (cgroup OOM kill); {}", reaped.exit.describe()),
             );
         }
-        match reaped.exit {
-            Exit::Signal(libc::SIGPROF | libc::SIGXCPU) => (
+        // A worker that is its PID namespace's init reports the signals it relies on as exit
+        // codes (see `sandbox::process::handle_signals_as_init`).
+        let signal = match reaped.exit {
+            Exit::Signal(signal) => Some(signal),
+            Exit::Code(code) if code == exit_code_for_signal(libc::SIGPROF) => Some(libc::SIGPROF),
+            Exit::Code(code) if code == exit_code_for_signal(libc::SIGXCPU) => Some(libc::SIGXCPU),
+            Exit::Code(code) if code == exit_code_for_signal(libc::SIGABRT) => Some(libc::SIGABRT),
+            _ => None,
+        };
+        match (signal, reaped.exit) {
+            (Some(libc::SIGPROF | libc::SIGXCPU), _) => (
                 Outcome::CpuLimit,
                 format!(
                     "CPU limit of {} ms exceeded (in-process CPU timer)",
                     limits.cpu_ms
                 ),
             ),
-            Exit::Signal(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS)
+            (Some(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS), _)
                 if self.cgroup.is_none()
                     && self.captured_output().contains("memory allocation of") =>
             {
@@ -886,7 +990,28 @@ impl Worker {
                     ),
                 )
             }
-            exit => (Outcome::Crashed, format!("worker {}", exit.describe())),
+            (Some(libc::SIGABRT), Exit::Code(_)) => {
+                (Outcome::Crashed, "worker aborted (SIGABRT)".to_string())
+            }
+            (_, exit) => (Outcome::Crashed, format!("worker {}", exit.describe())),
+        }
+    }
+
+    /// Marks `result` with what ran it: this worker's layers, Landlock ABI and pid.
+    fn stamp(&self, result: &mut CallResult) {
+        result.layers.clone_from(&self.layers);
+        result.landlock_abi = self.landlock_abi;
+        result.worker_pid = Some(self.pid);
+    }
+
+    /// Reads the pending seccomp notification: the name of the system call the kernel says was
+    /// denied. The worker is killed right after, so the notification is never answered.
+    fn denied_syscall(&mut self) -> Option<String> {
+        let listener = self.listener.as_ref()?;
+        match crate::sandbox::seccomp::receive_notification(listener) {
+            Ok(notification) => Some(crate::sandbox::seccomp::syscall_name(notification.nr)),
+            // ENOENT: the thread that made the call died meanwhile; nothing to report.
+            Err(_) => None,
         }
     }
 
@@ -905,7 +1030,6 @@ fn spawn_exec(
     exe: &std::path::Path,
     worker_end: OwnedFd,
     capture_write: OwnedFd,
-    options: &WorkerOptions,
 ) -> std::io::Result<i32> {
     let mut command = Command::new(exe);
     command
@@ -917,9 +1041,6 @@ fn spawn_exec(
         .stdin(Stdio::from(worker_end))
         .stdout(Stdio::from(capture_write.try_clone()?))
         .stderr(Stdio::from(capture_write));
-    if let Some(dir) = &options.work_dir {
-        command.current_dir(dir);
-    }
     let child = spawn::spawn(command)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", exe.display())))?;
     // The command, and with it our copies of the worker's descriptors, is gone.
@@ -956,9 +1077,11 @@ impl Worker {
                 self.kill_and_reap();
             } else {
                 measure::kill_tree(&self.pidfd, self.pid);
-                // The cgroup goes with it: it must outlive the process it holds.
+                // The cgroup and the temporary directory go with it: they must outlive the
+                // process.
                 let cgroup = self.cgroup.take();
-                measure::reap_later(self.pid, move || drop(cgroup));
+                let temp_dir = self.temp_dir.take();
+                measure::reap_later(self.pid, move || drop((cgroup, temp_dir)));
             }
         }
         result

@@ -122,13 +122,19 @@ fn inspect_never_runs_the_constructor_but_run_does_in_the_worker() {
     let (result, code) = run_first_story("hostile-ctor", dir.path());
     assert_eq!(code, Some(0), "{result}");
     assert_eq!(result["status"], "ok");
+    // The constructor ran in the worker: it wrote its marker in the worker's working directory,
+    // which is the worker's private temporary directory, not the host's (removed afterwards).
     assert_eq!(result["output"]["constructor_ran"], true);
-    let contents =
-        std::fs::read_to_string(&marker).expect("run loads the plugin, so the constructor runs");
-    let worker_pid: u32 = contents.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    let contents = result["output"]["marker"].as_str().unwrap();
+    assert!(contents.starts_with("constructor ran in pid"), "{contents}");
+    assert!(
+        !marker.exists(),
+        "the constructor wrote into the host's directory"
+    );
+    let worker_pid = result["worker_pid"].as_u64().unwrap();
     assert_ne!(
         worker_pid,
-        std::process::id(),
+        u64::from(std::process::id()),
         "the constructor ran in a separate worker process"
     );
 }

@@ -167,17 +167,16 @@ fn concurrent_calls_from_many_threads_get_their_own_results() {
 fn opening_a_plugin_runs_none_of_its_code() {
     let dir = tempfile::tempdir().unwrap();
     let so = plugin("hostile-ctor");
-    // The constructor writes to the current directory; the test cannot chdir (threads share
-    // it), so check the library's guarantee structurally: Plugin::open only reads bytes, and
-    // the marker appears only once a worker loads the plugin in `dir`.
+    // The constructor writes to the current directory. Plugin::open only reads bytes: no
+    // marker anywhere. A worker runs it, confined: in its private temporary directory (its
+    // working directory), never in the data directory or the host's.
     let opened = Plugin::open(&so).unwrap();
     assert!(!dir.path().join("hostile-ctor.marker").exists());
     let mut options = worker_options(&opened);
-    options.work_dir = Some(dir.path().to_path_buf());
+    options.data_dir = Some(dir.path().to_path_buf());
     let mut worker = Worker::start(&opened, options).unwrap();
-    assert!(dir.path().join("hostile-ctor.marker").exists());
-    assert_eq!(
-        worker.call("analyze", &first_story()).output.unwrap()["constructor_ran"],
-        true
-    );
+    let report = worker.call("analyze", &first_story()).output.unwrap();
+    assert_eq!(report["constructor_ran"], true, "{report}");
+    assert!(!dir.path().join("hostile-ctor.marker").exists());
+    assert!(!std::path::Path::new("hostile-ctor.marker").exists());
 }

@@ -1,6 +1,7 @@
 //! One integration test binary (faster to link than one per file); one module per area.
 
 mod cli;
+mod confinement;
 mod library;
 mod policy;
 mod process_model;

@@ -159,7 +159,8 @@ fn the_pool_reuses_warm_workers_and_replaces_one_after_any_failed_call() {
     let pool = Pool::new(plugin, options, PoolConfig::default());
     let first = pool.call("analyze", &story("a", ""));
     let second = pool.call("analyze", &story("b", ""));
-    assert_eq!(output(&second)["pid"], output(&first)["pid"], "warm reuse");
+    assert_eq!(second.worker_pid, first.worker_pid, "warm reuse");
+    assert!(first.worker_pid.is_some());
     assert_eq!(output(&second)["calls"], 2);
     assert_eq!(
         output(&second)["label"],
@@ -170,8 +171,8 @@ fn the_pool_reuses_warm_workers_and_replaces_one_after_any_failed_call() {
     let poisoned = pool.call("analyze", &story("poison", ""));
     assert_eq!(poisoned.status, Outcome::PluginError);
     let after = pool.call("analyze", &story("c", ""));
+    assert_ne!(after.worker_pid, first.worker_pid, "a fresh worker");
     let after = output(&after);
-    assert_ne!(after["pid"], output(&first)["pid"], "a fresh worker");
     assert_eq!(after["poisoned"], false, "no state from the failed call");
     assert_eq!(after["calls"], 1);
     assert_eq!(
@@ -198,7 +199,7 @@ fn idle_workers_are_evicted() {
         },
     );
     let result = pool.call("analyze", &story("a", ""));
-    let pid = output(&result)["pid"].as_i64().unwrap() as i32;
+    let pid = result.worker_pid.expect("a worker ran the call");
     assert_eq!(pool.stats().idle, 1);
     assert!(
         eventually(Duration::from_secs(5), || pool.stats().live == 0),

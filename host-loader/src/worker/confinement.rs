@@ -1,0 +1,169 @@
+//! Host side of confinement: what a worker is asked to apply ([`plan`]), whether what it did
+//! apply is enough for the plugin's level ([`refusal`]), and its private temporary directory
+//! ([`TempDir`]).
+
+use super::WorkerOptions;
+use crate::plugin::Plugin;
+use crate::sandbox::landlock::LandlockSpec;
+use crate::sandbox::seccomp::SyscallGrants;
+use crate::sandbox::{Confinement, Layer, identity};
+use plugin_manifest::SecurityLevel;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The confinement for `plugin`: everything this host can apply, opened only as far as the
+/// plugin's grants say, minus the layers `options.leave_out` names.
+pub fn plan(plugin: &Plugin, options: &WorkerOptions, temp_dir: &TempDir) -> Confinement {
+    let grants = &plugin.manifest().info.permissions;
+    let has = |kind: &str| grants.iter().any(|g| g.kind == kind);
+    let syscalls = SyscallGrants {
+        spawn: has("process.spawn"),
+        net: has("net.connect"),
+    };
+    let data_dir = options
+        .data_dir
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let scoped = |kind: &str| -> Vec<PathBuf> {
+        grants
+            .iter()
+            .filter(|g| g.kind == kind)
+            .filter_map(|g| g.scope.as_deref())
+            .map(|scope| data_dir.join(glob_base(scope)))
+            .collect()
+    };
+    let mut read = plugin.libraries().to_vec();
+    read.extend(scoped("fs.read"));
+    let mut write = vec![temp_dir.path().to_path_buf()];
+    write.extend(scoped("fs.write"));
+    let tcp_connect = grants
+        .iter()
+        .filter(|g| g.kind == "net.connect")
+        .filter_map(|g| g.scope.as_deref())
+        .filter_map(|scope| scope.rsplit_once(':')?.1.parse().ok())
+        .collect();
+    let left_out = |layer: &str| options.leave_out.iter().any(|l| l == layer);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    Confinement {
+        drop_to: (root && !left_out(Layer::UID_DROP)).then_some(identity::UNPRIVILEGED_ID),
+        namespaces: (!left_out(Layer::NAMESPACES)).then_some(!syscalls.net),
+        landlock: (!left_out(Layer::LANDLOCK)).then_some(LandlockSpec {
+            read,
+            write,
+            tcp_connect,
+        }),
+        seccomp: (!left_out(Layer::SECCOMP)).then_some(syscalls),
+        temp_dir: Some(temp_dir.path().to_path_buf()),
+        temp_bytes: options.limits.max_file_size_bytes.max(1024 * 1024),
+    }
+}
+
+/// The directory part of a scope before its first glob character (`data/*.txt` → `data/`).
+fn glob_base(scope: &str) -> &str {
+    match scope.find(['*', '?', '[', '{']) {
+        Some(at) => scope[..at].rsplit_once('/').map_or("", |(dir, _)| dir),
+        None => scope,
+    }
+}
+
+/// Why a worker with `layers` may not run a plugin at `level`, naming each required layer
+/// that is missing (with the worker's reason, when it gave one); `None` if it may.
+pub fn refusal(
+    level: SecurityLevel,
+    layers: &[String],
+    missing: &[(String, String)],
+) -> Option<String> {
+    let absent: Vec<String> = level
+        .rules()
+        .required_layers
+        .iter()
+        .filter(|required| !layers.iter().any(|l| l == *required))
+        .map(
+            |required| match missing.iter().find(|(layer, _)| layer == required) {
+                Some((_, why)) => format!("`{required}` ({why})"),
+                None => format!("`{required}` (not available on this host)"),
+            },
+        )
+        .collect();
+    if absent.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "security level `{level}` requires enforcement layers this worker does not have: {}; \
+         run the plugin at a lower level (policy file or --level) only if you accept that, or \
+         run the host where the layer is available",
+        absent.join(", ")
+    ))
+}
+
+/// A worker's private temporary directory under `$TMPDIR/plugin-host-<host pid>/`, owned by the
+/// worker's uid; removed (with anything the worker left in it) when dropped. Inside the worker
+/// it is usually covered by a tmpfs of the worker's own, so it stays empty on the host's side.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Makes a fresh directory, mode 0700.
+    pub fn create() -> io::Result<TempDir> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let parent = std::env::temp_dir().join(format!("plugin-host-{}", std::process::id()));
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(&parent)?;
+            // Workers (another uid) must be able to reach their own directory inside.
+            std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o711))?;
+        }
+        let path = parent.join(format!("w{}", SEQ.fetch_add(1, Ordering::Relaxed)));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let id = identity::UNPRIVILEGED_ID;
+            std::os::unix::fs::chown(&path, Some(id), Some(id))?;
+        }
+        Ok(TempDir { path })
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_scopes_reduce_to_their_directory() {
+        assert_eq!(glob_base("data/words.txt"), "data/words.txt");
+        assert_eq!(glob_base("data/*.txt"), "data");
+        assert_eq!(glob_base("*.txt"), "");
+        assert_eq!(glob_base("/srv/a/b?/c"), "/srv/a");
+    }
+
+    #[test]
+    fn refusal_names_each_missing_layer() {
+        let layers: Vec<String> = ["rlimits", "watchdog", "landlock"]
+            .map(String::from)
+            .to_vec();
+        let missing = vec![("seccomp".to_string(), "left out".to_string())];
+        let why = refusal(SecurityLevel::Standard, &layers, &missing).unwrap();
+        assert!(why.contains("`seccomp` (left out)"), "{why}");
+        assert!(!why.contains("`landlock`"), "{why}");
+        assert_eq!(refusal(SecurityLevel::Minimal, &layers, &missing), None);
+    }
+}
