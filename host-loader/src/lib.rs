@@ -22,6 +22,7 @@
 //! parsing, no panics, clear errors.
 #![deny(missing_docs)]
 
+pub mod broker;
 pub mod elf;
 pub mod error;
 pub mod hooks;

@@ -75,6 +75,10 @@ pub struct Usage {
     pub net_requests: u64,
     /// Brokered database queries.
     pub db_queries: u64,
+    /// Bytes the broker delivered to the plugin (file contents, response bodies, rows).
+    pub bytes_in: u64,
+    /// Bytes the plugin sent out through the broker (written files, request bodies).
+    pub bytes_out: u64,
 }
 
 /// A sandbox rule the plugin broke.
@@ -104,6 +108,12 @@ pub struct CallResult {
     /// The kernel's Landlock ABI, when the worker applied Landlock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub landlock_abi: Option<u32>,
+    /// Log lines the plugin wrote through the broker during the call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<crate::broker::LogLine>,
+    /// Notifications the plugin sent through the broker during the call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::broker::Notification>,
     /// The host-side process id of the worker that ran the call (none if no worker ran).
     /// Inside the worker's PID namespace the plugin sees another number.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,6 +131,8 @@ impl CallResult {
             violations: Vec::new(),
             layers: Vec::new(),
             landlock_abi: None,
+            logs: Vec::new(),
+            notifications: Vec::new(),
             worker_pid: None,
         }
     }

@@ -63,6 +63,13 @@ pub fn plugin(valid: &ValidPlugin) -> TokenStream {
         #[doc(hidden)]
         #[unsafe(no_mangle)]
         pub static PLUGIN_ABI_ROOT: ::plugin_sdk::abi::AbiRoot = ::plugin_sdk::abi::ABI_ROOT;
+
+        // Called once by the worker after loading: the broker entry point for `plugin_sdk::host`.
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn PLUGIN_HOST_INIT(host: &'static ::plugin_sdk::abi::HostVtable) {
+            ::plugin_sdk::__private::install_host(host)
+        }
     }
 }
 

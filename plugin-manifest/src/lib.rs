@@ -14,9 +14,11 @@
 //! - [`signature`]: wire kinds of entry point inputs/outputs and the signature hash.
 //! - [`level`]: security levels and the limits each allows.
 //! - [`permission`]: the permission catalog and scoped grants.
+//! - [`broker`]: the requests a plugin makes to its host during a call, and the answers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod broker;
 pub mod level;
 pub mod model;
 pub mod permission;

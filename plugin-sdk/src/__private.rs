@@ -36,6 +36,12 @@ pub const ABI_JSON: &str = abi_json!("abort");
 pub const ABI_RECORD_LEN: usize = HEADER_LEN + ABI_JSON.len();
 pub const ABI_RECORD: [u8; ABI_RECORD_LEN] = encode_array(RecordKind::Abi, ABI_JSON.as_bytes());
 
+/// Body of the exported `PLUGIN_HOST_INIT` that `plugin!` emits: keeps the worker's broker
+/// entry point for [`crate::host`].
+pub fn install_host(vtable: &'static crate::abi::HostVtable) {
+    crate::host::install(vtable);
+}
+
 /// Runs an entry point body, turning its result or panic into a [`CallOutcome`].
 pub fn call_entry(
     input: RSlice<'_, u8>,

@@ -89,3 +89,25 @@ pub const ABI_ROOT: AbiRoot = AbiRoot {
     abi_version: SDK_ABI_VERSION,
     call_outcome_layout: <CallOutcome as StableAbi>::LAYOUT,
 };
+
+/// The host's broker entry point, handed to the plugin once after loading through its exported
+/// `PLUGIN_HOST_INIT` (see [`HostInitFn`]). `call` takes a postcard-encoded
+/// `plugin_manifest::broker::Envelope` and returns a postcard-encoded
+/// `plugin_manifest::broker::Response`; the vector is allocated by the worker and freed through
+/// its own vtable (`RVec`), so the plugin's allocator never frees the worker's memory.
+#[repr(C)]
+#[derive(Debug)]
+pub struct HostVtable {
+    /// Always [`HOST_VTABLE_MAGIC`].
+    pub magic: [u8; 8],
+    /// `plugin_manifest::broker::BROKER_PROTOCOL_VERSION` of the worker.
+    pub protocol_version: u16,
+    /// Sends one request and waits for its answer.
+    pub call: extern "C" fn(request: RSlice<'_, u8>) -> RVec<u8>,
+}
+
+/// Magic bytes of [`HostVtable`].
+pub const HOST_VTABLE_MAGIC: [u8; 8] = *b"PLGHOST\x01";
+
+/// The type of the exported `PLUGIN_HOST_INIT`.
+pub type HostInitFn = extern "C" fn(host: &'static HostVtable);

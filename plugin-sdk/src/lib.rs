@@ -32,16 +32,22 @@
 //! on; the `cdylib` must then name it (`extern crate my_hooks;`), or the linker leaves the
 //! unreferenced library, and its manifest, out.
 //!
+//! During a call, [`host::host()`] reaches the host's services (files, HTTP, a private SQLite
+//! store, key-value, environment, notifications, logs), each checked against the plugin's
+//! permissions and counted against its limits.
+//!
 //! What crosses the boundary is described in [`abi`]. Panics are caught at the boundary and
 //! reported with their message; returning `Err(e)` reports `plugin_error` with `e.to_string()`.
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod host;
 mod story;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use host::{Host, HostError, host};
 pub use plugin_macros::{hook, init, plugin, shutdown};
 pub use plugin_manifest as manifest;
 pub use story::Story;

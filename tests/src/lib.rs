@@ -39,6 +39,11 @@ pub const EXAMPLES: &[&str] = &[
     "hostile-stdout-flood",
     "hostile-env",
     "hostile-setuid",
+    "story-archive",
+    "link-checker",
+    "hostile-path-escape",
+    "hostile-op-flood",
+    "hostile-http-flood",
 ];
 
 /// The workspace root.

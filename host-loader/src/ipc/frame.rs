@@ -268,6 +268,11 @@ impl FrameReader {
             .is_some_and(|need| self.pending().len() >= need || need > self.max + HEADER_LEN)
     }
 
+    /// Whether part of a frame is buffered, but not a whole one.
+    pub fn has_partial(&self) -> bool {
+        !self.pending().is_empty() && !self.has_frame()
+    }
+
     fn next_frame_len(&self) -> Option<usize> {
         let header = self.pending().get(..HEADER_LEN)?;
         Some(HEADER_LEN + u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize)

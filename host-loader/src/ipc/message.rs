@@ -5,7 +5,9 @@
 //! code runs, so it is trustworthy) and then [`FromWorker::Ready`] or
 //! [`FromWorker::LoadFailed`]. Then any number of [`ToWorker::Call`]s, answered by
 //! [`FromWorker::Result`]s in the same order (several calls may be in flight), and finally
-//! [`ToWorker::Shutdown`].
+//! [`ToWorker::Shutdown`]. While a call runs, the plugin may make broker requests
+//! ([`FromWorker::Broker`]), each answered by a [`ToWorker::BrokerReply`] before the call goes
+//! on.
 
 use crate::sandbox::Confinement;
 use plugin_manifest::Limits;
@@ -24,6 +26,14 @@ pub enum ToWorker {
         hook: String,
         /// The encoded input.
         input: Payload,
+    },
+    /// The answer to a [`FromWorker::Broker`] request: a postcard-encoded
+    /// `plugin_manifest::broker::Response`, passed to the plugin unchanged.
+    BrokerReply {
+        /// The call the request was made in.
+        id: u64,
+        /// The encoded response.
+        reply: Vec<u8>,
     },
     /// Exit cleanly.
     Shutdown,
@@ -66,6 +76,15 @@ pub enum FromWorker {
         stage: String,
         /// Why.
         message: String,
+    },
+    /// A request from the plugin to the host's broker, made during call `id`: a
+    /// postcard-encoded `plugin_manifest::broker::Envelope` written by the plugin (hostile).
+    /// The worker waits for the [`ToWorker::BrokerReply`].
+    Broker {
+        /// The call in progress.
+        id: u64,
+        /// The encoded request.
+        request: Vec<u8>,
     },
     /// The answer to a call.
     Result {

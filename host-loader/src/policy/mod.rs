@@ -10,6 +10,7 @@
 
 pub mod engine;
 
+use crate::broker::OpLimitAction;
 use plugin_manifest::level::LimitRequest;
 use plugin_manifest::{Grant, SecurityLevel};
 use serde::Deserialize;
@@ -40,6 +41,11 @@ pub struct Policy {
     /// named host (wildcards are still too broad).
     #[serde(default)]
     pub allowed_net_hosts: Vec<String>,
+    /// What a call past one of its operation counts (file operations, network requests, db
+    /// queries) gets: `end_call` (the default: the call ends `violation` at once) or `refuse`
+    /// (that request fails; the call goes on and still ends `violation`).
+    #[serde(default)]
+    pub on_op_limit: OpLimitAction,
     /// Overrides per plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginPolicy>,
@@ -63,6 +69,9 @@ pub struct PluginPolicy {
     /// another.
     #[serde(default, deserialize_with = "de_combinations")]
     pub acknowledge: Vec<Vec<String>>,
+    /// This plugin's `on_op_limit` (instead of the policy's).
+    #[serde(default)]
+    pub on_op_limit: Option<OpLimitAction>,
 }
 
 /// Why a policy file could not be used.
@@ -148,6 +157,13 @@ impl Policy {
     /// The overrides for `plugin`, if any.
     pub fn plugin(&self, plugin: &str) -> Option<&PluginPolicy> {
         self.plugins.get(plugin)
+    }
+
+    /// What `plugin` gets when it goes past an operation count.
+    pub fn on_op_limit(&self, plugin: &str) -> OpLimitAction {
+        self.plugin(plugin)
+            .and_then(|p| p.on_op_limit)
+            .unwrap_or(self.on_op_limit)
     }
 }
 

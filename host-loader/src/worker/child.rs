@@ -28,13 +28,16 @@ use crate::ipc::message::{self, FromWorker, LoadRequest, Payload, ToWorker};
 use crate::ipc::shared::{self, SHARED_THRESHOLD, SharedBytes};
 use crate::sandbox::{Layer, identity, landlock, limits, namespaces, process, seccomp};
 use abi_stable::StableAbi;
-use abi_stable::std_types::RSlice;
+use abi_stable::std_types::{RSlice, RVec};
+use plugin_manifest::broker;
 use plugin_sdk::abi::{
-    ABI_ROOT_MAGIC, ABI_ROOT_SYMBOL, AbiRoot, CallOutcome, EntryFn, STATUS_PLUGIN_ERROR,
+    ABI_ROOT_MAGIC, ABI_ROOT_SYMBOL, AbiRoot, CallOutcome, EntryFn, HOST_VTABLE_MAGIC, HostInitFn,
+    HostVtable, STATUS_PLUGIN_ERROR,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
 
 /// Exit code when setup fails before the channel works.
 const EXIT_SETUP_FAILED: i32 = 70;
@@ -122,7 +125,7 @@ pub fn run() -> ! {
             .confinement
             .seccomp
             .is_none_or(|grants| grants.spawn);
-    serve(&mut channel, &entries, request.limits.cpu_ms, sweep);
+    serve(channel, &entries, request.limits.cpu_ms, sweep);
     drop(library);
     exit(0)
 }
@@ -343,7 +346,127 @@ fn load(memfd: &OwnedFd, request: &LoadRequest) -> Result<Loaded, (&'static str,
             .map_err(|e| ("resolve-entry-point", format!("{symbol}: {e}")))?;
         entries.insert(hook.clone(), *function);
     }
+    // The broker entry point, for plugins that take it (every plugin built with this SDK's
+    // `plugin!`; an older one simply has no host services).
+    // SAFETY: PLUGIN_HOST_INIT is emitted by `plugin!` as `extern "C" fn(&'static
+    // HostVtable)`; a plugin lying about it harms only its own, already confined, process.
+    if let Ok(init) = unsafe { library.get::<HostInitFn>(broker::HOST_INIT_SYMBOL.as_bytes()) } {
+        init(&HOST_VTABLE);
+    }
     Ok((library, entries))
+}
+
+/// The channel to the host, shared by the serve loop and the broker entry point the plugin
+/// calls during a call ([`broker_call`]). One reader for both, so a broker reply and the next
+/// pipelined call request can never be read by the wrong side.
+struct Link {
+    channel: UnixStream,
+    reader: FrameReader,
+    /// Frames read while waiting for a broker reply (pipelined call requests), served next.
+    pending: VecDeque<Vec<u8>>,
+    /// The call in progress, if any: broker requests are made on its behalf.
+    current: Option<u64>,
+}
+
+static LINK: Mutex<Option<Link>> = Mutex::new(None);
+
+fn with_link<T>(f: impl FnOnce(&mut Link) -> T) -> Option<T> {
+    let mut guard = LINK.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_mut().map(f)
+}
+
+/// The broker entry point handed to the plugin ([`HostVtable::call`]): forwards the encoded
+/// request to the host on behalf of the call in progress and returns the host's encoded answer.
+/// A broken channel ends the worker: there is nobody left to answer.
+extern "C" fn broker_call(request: RSlice<'_, u8>) -> RVec<u8> {
+    let unavailable = |message: &str| {
+        let response: broker::Response = Err(broker::Error {
+            kind: broker::ErrorKind::Unavailable,
+            message: message.to_string(),
+        });
+        RVec::from(broker::encode(&response))
+    };
+    if request.len() > DEFAULT_MAX_FRAME - 1024 {
+        let response: broker::Response = Err(broker::Error {
+            kind: broker::ErrorKind::TooLarge,
+            message: format!(
+                "a broker request of {} bytes exceeds the {DEFAULT_MAX_FRAME}-byte frame limit",
+                request.len()
+            ),
+        });
+        return RVec::from(broker::encode(&response));
+    }
+    let answered = with_link(|link| {
+        let Some(id) = link.current else {
+            return Some(unavailable(
+                "no call is in progress: host services are available only during a call",
+            ));
+        };
+        let message = FromWorker::Broker {
+            id,
+            request: request.to_vec(),
+        };
+        if frame::write_frame(
+            &mut link.channel,
+            &message::encode(&message),
+            DEFAULT_MAX_FRAME,
+        )
+        .is_err()
+        {
+            return None;
+        }
+        loop {
+            match link.reader.take_frame() {
+                Ok(Some(frame)) => match message::decode::<ToWorker>(&frame) {
+                    Ok(ToWorker::BrokerReply {
+                        id: answered,
+                        reply,
+                    }) if answered == id => {
+                        return Some(RVec::from(reply));
+                    }
+                    Ok(ToWorker::Call { .. }) => link.pending.push_back(frame),
+                    _ => return None,
+                },
+                Ok(None) => {
+                    if link.reader.fill(&link.channel).is_err() {
+                        return None;
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    match answered {
+        Some(Some(reply)) => reply,
+        Some(None) => exit(0),
+        None => unavailable("the worker has no channel to its host"),
+    }
+}
+
+static HOST_VTABLE: HostVtable = HostVtable {
+    magic: HOST_VTABLE_MAGIC,
+    protocol_version: broker::BROKER_PROTOCOL_VERSION,
+    call: broker_call,
+};
+
+/// The next request frame: one stashed by [`broker_call`], else one from the channel. `None`
+/// when the channel is closed or broken.
+fn next_frame() -> Option<Vec<u8>> {
+    with_link(|link| {
+        if let Some(frame) = link.pending.pop_front() {
+            return Some(frame);
+        }
+        loop {
+            match link.reader.take_frame() {
+                Ok(Some(frame)) => return Some(frame),
+                Ok(None) => {
+                    link.reader.fill(&link.channel).ok()?;
+                }
+                Err(_) => return None,
+            }
+        }
+    })
+    .flatten()
 }
 
 /// Serves calls until `Shutdown` or the end of the channel. Calls run one at a time, in order.
@@ -355,93 +478,90 @@ fn load(memfd: &OwnedFd, request: &LoadRequest) -> Result<Loaded, (&'static str,
 /// With `sweep` (the plugin may create processes, and the worker is its PID namespace's
 /// init), every other process in the namespace is killed and reaped after each call: nothing a
 /// call started outlives it.
-fn serve(channel: &mut UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64, sweep: bool) {
-    let mut reader = FrameReader::new(DEFAULT_MAX_FRAME);
+fn serve(channel: UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64, sweep: bool) {
+    *LINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(Link {
+        channel,
+        reader: FrameReader::new(DEFAULT_MAX_FRAME),
+        pending: VecDeque::new(),
+        current: None,
+    });
     let mut outbox = Outbox::default();
-    loop {
-        loop {
-            let frame = match reader.take_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(_) => return,
-            };
-            let (id, hook, input) = match message::decode::<ToWorker>(&frame) {
-                Ok(ToWorker::Call { id, hook, input }) => (id, hook, input),
-                Ok(ToWorker::Shutdown) => {
-                    let _ = outbox.flush(channel);
+    while let Some(frame) = next_frame() {
+        let (id, hook, input) = match message::decode::<ToWorker>(&frame) {
+            Ok(ToWorker::Call { id, hook, input }) => (id, hook, input),
+            Ok(ToWorker::Shutdown) => return,
+            Ok(ToWorker::Load(_) | ToWorker::BrokerReply { .. }) | Err(_) => return,
+        };
+        let shared;
+        let input: &[u8] = match &input {
+            Payload::Inline(bytes) => bytes,
+            Payload::Shared { len } => {
+                let Some(fd) = with_link(|link| link.reader.take_fd()).flatten() else {
                     return;
+                };
+                match SharedBytes::map(&fd, *len, DEFAULT_MAX_FRAME) {
+                    Ok(mapped) => shared = mapped,
+                    Err(_) => return,
                 }
-                Ok(ToWorker::Load(_)) | Err(_) => return,
-            };
-            let shared;
-            let input: &[u8] = match &input {
-                Payload::Inline(bytes) => bytes,
-                Payload::Shared { len } => {
-                    let Some(fd) = reader.take_fd() else { return };
-                    match SharedBytes::map(&fd, *len, DEFAULT_MAX_FRAME) {
-                        Ok(mapped) => shared = mapped,
-                        Err(_) => return,
-                    }
-                    shared.as_slice()
+                shared.as_slice()
+            }
+        };
+        let (status, output) = match entries.get(&hook) {
+            Some(entry) => {
+                let _ = limits::arm_cpu_for_call(cpu_ms);
+                with_link(|link| link.current = Some(id));
+                let outcome = entry(RSlice::from_slice(input));
+                with_link(|link| link.current = None);
+                if sweep {
+                    process::kill_other_processes_in_namespace();
                 }
-            };
-            let (status, output) = match entries.get(&hook) {
-                Some(entry) => {
-                    let _ = limits::arm_cpu_for_call(cpu_ms);
-                    let outcome = entry(RSlice::from_slice(input));
-                    if sweep {
-                        process::kill_other_processes_in_namespace();
-                    }
-                    (outcome.status, outcome.payload)
-                }
-                None => (
-                    STATUS_PLUGIN_ERROR,
-                    format!("no entry point `{hook}` was loaded")
-                        .into_bytes()
-                        .into(),
+                (outcome.status, outcome.payload)
+            }
+            None => (
+                STATUS_PLUGIN_ERROR,
+                format!("no entry point `{hook}` was loaded")
+                    .into_bytes()
+                    .into(),
+            ),
+        };
+        let (payload, fd) = if output.len() >= SHARED_THRESHOLD {
+            match shared::seal("plugin-output", &output) {
+                Ok(fd) => (
+                    Payload::Shared {
+                        len: output.len() as u64,
+                    },
+                    Some(fd),
+                ),
+                Err(_) => (Payload::Inline(output.to_vec()), None),
+            }
+        } else {
+            (Payload::Inline(output.to_vec()), None)
+        };
+        let answer = FromWorker::Result {
+            id,
+            status,
+            payload,
+        };
+        if outbox
+            .push(&message::encode(&answer), DEFAULT_MAX_FRAME, fd)
+            .is_err()
+        {
+            let refusal = FromWorker::Result {
+                id,
+                status: STATUS_PLUGIN_ERROR,
+                payload: Payload::Inline(
+                    format!(
+                        "output of {} bytes exceeds the {DEFAULT_MAX_FRAME}-byte frame limit",
+                        output.len()
+                    )
+                    .into_bytes(),
                 ),
             };
-            let (payload, fd) = if output.len() >= SHARED_THRESHOLD {
-                match shared::seal("plugin-output", &output) {
-                    Ok(fd) => (
-                        Payload::Shared {
-                            len: output.len() as u64,
-                        },
-                        Some(fd),
-                    ),
-                    Err(_) => (Payload::Inline(output.to_vec()), None),
-                }
-            } else {
-                (Payload::Inline(output.to_vec()), None)
-            };
-            let answer = FromWorker::Result {
-                id,
-                status,
-                payload,
-            };
-            if outbox
-                .push(&message::encode(&answer), DEFAULT_MAX_FRAME, fd)
-                .is_err()
-            {
-                let refusal = FromWorker::Result {
-                    id,
-                    status: STATUS_PLUGIN_ERROR,
-                    payload: Payload::Inline(
-                        format!(
-                            "output of {} bytes exceeds the {DEFAULT_MAX_FRAME}-byte frame limit",
-                            output.len()
-                        )
-                        .into_bytes(),
-                    ),
-                };
-                let _ = outbox.push(&message::encode(&refusal), DEFAULT_MAX_FRAME, None);
-            }
-            // Blocking socket: flush writes everything or fails.
-            if !matches!(outbox.flush(channel), Ok(true)) {
-                return;
-            }
+            let _ = outbox.push(&message::encode(&refusal), DEFAULT_MAX_FRAME, None);
         }
-        if reader.fill(channel).is_err() {
+        // Blocking socket: flush writes everything or fails.
+        let flushed = with_link(|link| outbox.flush(&link.channel));
+        if !matches!(flushed, Some(Ok(true))) {
             return;
         }
     }

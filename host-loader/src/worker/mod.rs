@@ -37,6 +37,7 @@ pub mod launcher;
 mod measure;
 pub mod spawn;
 
+use crate::broker::{Broker, BrokerConfig, Handled, OpLimitAction};
 use crate::ipc::frame::{self, FrameError, FrameReader, Outbox};
 use crate::ipc::message::{self, FromWorker, LoadRequest, Payload, ToWorker};
 use crate::ipc::shared::{self, SHARED_THRESHOLD, SharedBytes};
@@ -84,6 +85,11 @@ pub struct WorkerOptions {
     /// The security level whose required layers the worker must have. By default the plugin's
     /// declared level.
     pub level: Option<SecurityLevel>,
+    /// Absolute directories the policy lets `fs.*` scopes name (the broker resolves such
+    /// paths beneath them). By default none.
+    pub allowed_fs_roots: Vec<PathBuf>,
+    /// What a call past one of its operation counts gets. By default it ends, `violation`.
+    pub on_op_limit: OpLimitAction,
     /// Layers not to apply, as if this machine lacked them (for tests of the refusal, and for
     /// measuring each layer's cost). Names as in [`crate::sandbox::Layer`].
     pub leave_out: Vec<String>,
@@ -117,11 +123,28 @@ impl WorkerOptions {
             use_cgroup: true,
             data_dir: None,
             level: None,
+            allowed_fs_roots: Vec::new(),
+            on_op_limit: OpLimitAction::default(),
             leave_out: Vec::new(),
             launch: LaunchMode::default(),
             config: serde_json::json!({}),
             shutdown_ms: 250,
         }
+    }
+
+    /// The options a policy decision calls for: its limits and level, the policy's allowed
+    /// filesystem roots and what a call past its operation counts gets.
+    pub fn for_decision(
+        decision: &crate::policy::engine::Decision,
+        policy: &crate::policy::Policy,
+    ) -> WorkerOptions {
+        let mut options = WorkerOptions::new(decision.limits);
+        options.level = Some(decision.level);
+        options
+            .allowed_fs_roots
+            .clone_from(&policy.allowed_fs_roots);
+        options.on_op_limit = policy.on_op_limit(&decision.plugin);
+        options
     }
 }
 
@@ -162,6 +185,8 @@ enum Interrupt {
     Protocol(String),
     /// The seccomp listener reported a denied system call (named from the kernel's number).
     Syscall(String),
+    /// The broker ended the call (a count was exceeded, or too many denied requests).
+    Broker,
 }
 
 /// A running worker with its plugin loaded.
@@ -183,6 +208,8 @@ pub struct Worker {
     listener: Option<OwnedFd>,
     /// The private temporary directory, removed after the worker.
     temp_dir: Option<TempDir>,
+    /// Serves the plugin's requests for host services, and counts them per call.
+    broker: Broker,
     next_id: u64,
     reaped: Option<Reaped>,
     peak_rss: PeakRss,
@@ -283,10 +310,19 @@ impl Worker {
                 )
             })
             .collect();
+        let broker = Broker::new(BrokerConfig {
+            grants: plugin.manifest().info.permissions.clone(),
+            limits,
+            level,
+            data_dir: confinement::data_dir(&options),
+            allowed_fs_roots: options.allowed_fs_roots.clone(),
+            on_op_limit: options.on_op_limit,
+        });
         let mut worker = Worker {
             pid,
             pidfd,
             socket: host_end,
+            broker,
             reader: FrameReader::new(options.max_frame),
             options,
             entries,
@@ -595,7 +631,24 @@ impl Worker {
                 Ok(Some(frame)) => {
                     let now = Instant::now();
                     let result = match self.answer(&frame, head_id, output_kind) {
-                        Ok((status, payload)) => {
+                        Ok(Answer::Broker(request)) => {
+                            match self.broker.handle(&request, started + wall) {
+                                Handled::Reply(reply) => {
+                                    let reply = ToWorker::BrokerReply { id: head_id, reply };
+                                    // The broker keeps replies below the frame limit.
+                                    let _ = outbox.push(
+                                        &message::encode(&reply),
+                                        max_frame + 1024,
+                                        None,
+                                    );
+                                    continue;
+                                }
+                                Handled::EndCall => {
+                                    self.finish(Interrupt::Broker, started, cpu_mark)
+                                }
+                            }
+                        }
+                        Ok(Answer::Result(status, payload)) => {
                             let cpu_now = measure::cpu_ns(self.cpu_clock).unwrap_or(cpu_mark);
                             let usage = Usage {
                                 cpu_ms: cpu_now.saturating_sub(cpu_mark) / 1_000_000,
@@ -647,15 +700,19 @@ impl Worker {
         }
     }
 
-    /// Decodes an answer frame for call `id`; the payload is read in place when shared.
-    fn answer(
-        &mut self,
-        frame: &[u8],
-        id: u64,
-        _output_kind: WireKind,
-    ) -> Result<(u8, AnswerBytes), String> {
+    /// Decodes a frame sent during call `id`: its result (the payload read in place when
+    /// shared), or a broker request.
+    fn answer(&mut self, frame: &[u8], id: u64, _output_kind: WireKind) -> Result<Answer, String> {
         let message = message::decode::<FromWorker>(frame)
             .map_err(|e| format!("undecodable message ({} bytes): {e}", frame.len()))?;
+        if let FromWorker::Broker { id: asked, request } = message {
+            if asked != id {
+                return Err(format!(
+                    "a broker request for call {asked} arrived during call {id}"
+                ));
+            }
+            return Ok(Answer::Broker(request));
+        }
         let FromWorker::Result {
             id: answered,
             status,
@@ -682,7 +739,7 @@ impl Worker {
                 AnswerBytes::Shared(SharedBytes::map(&fd, len, self.options.max_frame)?)
             }
         };
-        Ok((status, bytes))
+        Ok(Answer::Result(status, bytes))
     }
 
     /// Waits until the worker sends something (or, with `want_write`, can take more), watching
@@ -909,7 +966,29 @@ impl Worker {
                 Outcome::ProtocolError,
                 format!("worker sent a malformed answer: {why}; worker killed"),
             ),
-            Interrupt::Exited => self.classify_death(),
+            Interrupt::Exited => {
+                let (status, error) = self.classify_death();
+                // A worker that exits on its own with half a frame sent broke the protocol; one
+                // killed mid-write (by a signal) is classified by its death.
+                let exited_by_itself = self
+                    .reaped
+                    .as_ref()
+                    .is_some_and(|reaped| matches!(reaped.exit, Exit::Code(_)));
+                if status == Outcome::Crashed && exited_by_itself && self.reader.has_partial() {
+                    (
+                        Outcome::ProtocolError,
+                        format!(
+                            "the worker closed its channel in the middle of a frame ({error}); worker killed"
+                        ),
+                    )
+                } else {
+                    (status, error)
+                }
+            }
+            Interrupt::Broker => (
+                Outcome::Violation,
+                "ended by the broker; worker killed".to_string(),
+            ),
             Interrupt::Syscall(name) => (
                 Outcome::Violation,
                 format!(
@@ -997,8 +1076,46 @@ impl Worker {
         }
     }
 
-    /// Marks `result` with what ran it: this worker's layers, Landlock ABI and pid.
-    fn stamp(&self, result: &mut CallResult) {
+    /// Completes `result` with what the call did through the broker (counts, violations,
+    /// logs; a call that broke a broker rule ends `violation`, its output kept) and with what
+    /// ran it: this worker's layers, Landlock ABI and pid.
+    fn stamp(&mut self, result: &mut CallResult) {
+        if result.worker_pid.is_some() {
+            return; // Already stamped (a result can pass through `finish` and the stream).
+        }
+        let call = self.broker.take_call();
+        let usage = &mut result.usage;
+        usage.file_ops = call.file_ops;
+        usage.net_requests = call.net_requests;
+        usage.db_queries = call.db_queries;
+        usage.bytes_in = call.bytes_in;
+        usage.bytes_out = call.bytes_out;
+        if !call.violations.is_empty() {
+            let summary: Vec<String> = call
+                .violations
+                .iter()
+                .map(|v| format!("{}: {}", v.rule, v.detail))
+                .collect();
+            match result.status {
+                Outcome::Ok | Outcome::PluginError | Outcome::Panic => {
+                    result.status = Outcome::Violation;
+                    result.error = Some(format!("broker denied: {}", summary.join("; ")));
+                }
+                Outcome::Violation if result.violations.is_empty() => {
+                    result.error = Some(format!(
+                        "broker denied: {}; {}",
+                        summary.join("; "),
+                        result.error.as_deref().unwrap_or_default()
+                    ));
+                }
+                _ => {}
+            }
+            let mut violations = call.violations;
+            violations.append(&mut result.violations);
+            result.violations = violations;
+        }
+        result.logs = call.logs;
+        result.notifications = call.notifications;
         result.layers.clone_from(&self.layers);
         result.landlock_abi = self.landlock_abi;
         result.worker_pid = Some(self.pid);
@@ -1102,10 +1219,17 @@ fn name_of(message: &FromWorker) -> &'static str {
         FromWorker::Ready => "Ready",
         FromWorker::LoadFailed { .. } => "LoadFailed",
         FromWorker::Result { .. } => "Result",
+        FromWorker::Broker { .. } => "Broker",
     }
 }
 
-/// An answer's bytes: in the frame, or mapped from the worker's sealed memfd.
+/// What a worker sent during a call.
+enum Answer {
+    Result(u8, AnswerBytes),
+    Broker(Vec<u8>),
+}
+
+/// A result's bytes: in the frame, or mapped from the worker's sealed memfd.
 enum AnswerBytes {
     Inline(Vec<u8>),
     Shared(SharedBytes),

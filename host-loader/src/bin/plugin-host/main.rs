@@ -84,6 +84,10 @@ enum Command {
         /// JSON file passed to the plugin's `init` entry point (default `{}`).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The plugin's data directory: its relative `fs.*` paths and its SQLite store are
+        /// there (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        plugin_data: Option<PathBuf>,
     },
 }
 
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
             level,
             policy,
             config,
+            plugin_data,
         } => run(&RunArgs {
             file: &file,
             hook: &hook,
@@ -116,6 +121,7 @@ fn main() -> ExitCode {
             level,
             policy: policy.as_deref(),
             config: config.as_deref(),
+            plugin_data: plugin_data.as_deref(),
         }),
     };
     match result {
@@ -360,6 +366,7 @@ struct RunArgs<'a> {
     level: Option<SecurityLevel>,
     policy: Option<&'a std::path::Path>,
     config: Option<&'a std::path::Path>,
+    plugin_data: Option<&'a std::path::Path>,
 }
 
 fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
@@ -375,6 +382,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
         level,
         policy,
         config,
+        plugin_data,
     } = *args;
     let plugin = open(file)?;
     let Some(entry) = plugin.report().entry_point(hook) else {
@@ -433,7 +441,16 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    let mut options = WorkerOptions::new(decision.limits);
+    let mut options = WorkerOptions::for_decision(&decision, &policy);
+    if let Some(dir) = plugin_data {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "{}: the plugin data directory does not exist",
+                dir.display()
+            );
+        }
+        options.data_dir = Some(dir.to_path_buf());
+    }
     if let Some(config) = config {
         let text = std::fs::read_to_string(config)
             .with_context(|| format!("{}: cannot read the configuration", config.display()))?;
