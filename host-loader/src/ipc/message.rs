@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 /// Host to worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Confine yourself, then load the plugin from the descriptor just passed.
+    /// Confine yourself, report [`FromWorker::Confined`], then wait for [`ToWorker::Proceed`].
     Load(LoadRequest),
+    /// The reported layers are enough for the plugin's level: load the plugin from the
+    /// descriptor passed before `Load`.
+    Proceed,
     /// Call one entry point.
     Call {
         /// Matches the answer to the request.

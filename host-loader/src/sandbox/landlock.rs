@@ -55,7 +55,7 @@ pub fn kernel_abi() -> u32 {
 
 /// Restricts the calling thread (and its future children) to `spec`. Returns the kernel ABI
 /// in use; an error if Landlock is missing or the ruleset was not fully enforced.
-pub fn apply(spec: &LandlockSpec) -> io::Result<u32> {
+pub fn apply(spec: &LandlockSpec) -> io::Result<Applied> {
     let abi = kernel_abi();
     if abi == 0 {
         return Err(io::Error::other(
@@ -111,8 +111,36 @@ pub fn apply(spec: &LandlockSpec) -> io::Result<u32> {
         (RulesetStatus::NotEnforced, _) | (_, LandlockStatus::NotEnabled) => {
             Err(io::Error::other("Landlock did not enforce the ruleset"))
         }
-        _ => Ok(abi),
+        // `PartiallyEnforced` also means "a rule on a file dropped the directory-only rights
+        // it cannot have" (our library-closure rules are files), so the kernel's ABI is what
+        // says whether a part of the rules is lost.
+        _ => Ok(Applied {
+            abi,
+            lacking: lacking(abi),
+        }),
     }
+}
+
+/// What [`apply`] achieved: the kernel's ABI, and what this ABI cannot enforce of the rules
+/// (empty when everything is enforced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The kernel's Landlock ABI.
+    pub abi: u32,
+    /// Rules the kernel could not enforce, in words.
+    pub lacking: Vec<String>,
+}
+
+/// The parts of the rules a kernel with `abi` cannot enforce.
+fn lacking(abi: u32) -> Vec<String> {
+    let mut lacking = Vec::new();
+    if abi < 4 {
+        lacking.push("TCP connect/bind rules (ABI 4)".to_string());
+    }
+    if abi < 6 {
+        lacking.push("signal and abstract-socket scoping (ABI 6)".to_string());
+    }
+    lacking
 }
 
 /// Where the dynamic loader looks for libraries on this kind of system (after `RUNPATH`, which

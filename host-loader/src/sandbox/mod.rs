@@ -73,8 +73,11 @@ impl Layer {
     pub const PRIVATE_TMPFS: &'static str = "private-tmpfs";
     /// `PR_SET_NO_NEW_PRIVS`.
     pub const NO_NEW_PRIVS: &'static str = "no-new-privs";
-    /// Landlock filesystem, TCP and scope rules.
+    /// Landlock filesystem, TCP and scope rules, all enforced.
     pub const LANDLOCK: &'static str = "landlock";
+    /// Landlock applied, but the kernel cannot enforce all of its rules (see the reason the
+    /// worker gives for `landlock` being missing).
+    pub const LANDLOCK_PARTIAL: &'static str = "landlock-partial";
     /// Seccomp allow-list with a user-notification listener in the host.
     pub const SECCOMP: &'static str = "seccomp";
 }

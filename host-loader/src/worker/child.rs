@@ -114,6 +114,15 @@ pub fn run() -> ! {
     if !matches!(sent, Ok(true)) {
         exit(EXIT_SETUP_FAILED);
     }
+    // The host checks the layers against the plugin's level before any plugin byte runs: wait
+    // for its go-ahead (a refusal is the channel closing, or the host killing us).
+    match frame::read_frame(&mut channel, DEFAULT_MAX_FRAME)
+        .ok()
+        .and_then(|f| message::decode::<ToWorker>(&f).ok())
+    {
+        Some(ToWorker::Proceed) => {}
+        _ => exit(0),
+    }
 
     let (library, entries) = match load(&memfd, &request) {
         Ok(loaded) => loaded,
@@ -155,16 +164,22 @@ fn confine(channel: &mut UnixStream, request: &LoadRequest, in_pid_namespace: bo
     }
     clear_environment(plan.temp_dir.as_deref());
 
-    // 4. Identity.
-    if let Some(id) = plan.drop_to
-        && let Err(e) = identity::drop_root(id)
-    {
-        fail(channel, "uid-drop", &e.to_string());
-    }
-    if identity::is_unprivileged() {
-        layers.push(Layer::UID_DROP.into());
-    } else {
-        miss(Layer::UID_DROP, "the worker runs as root".into());
+    // 4. Identity. Reported only when the worker really moved to the unprivileged identity:
+    // a worker of a non-root host keeps the host's own uid, which is not a drop.
+    match plan.drop_to {
+        Some(id) => match identity::drop_root(id) {
+            Ok(true) if identity::is_unprivileged() => layers.push(Layer::UID_DROP.into()),
+            Ok(true) => fail(channel, "uid-drop", "still privileged after the drop"),
+            Ok(false) => miss(
+                Layer::UID_DROP,
+                "the worker did not start as root, so there was nothing to drop".into(),
+            ),
+            Err(e) => fail(channel, "uid-drop", &e.to_string()),
+        },
+        None => miss(
+            Layer::UID_DROP,
+            "the host does not run as root, so the worker keeps the host's uid".into(),
+        ),
     }
 
     // 5. rlimits.
@@ -202,13 +217,26 @@ fn confine(channel: &mut UnixStream, request: &LoadRequest, in_pid_namespace: bo
     }
     layers.push(Layer::NO_NEW_PRIVS.into());
 
-    // 8. Landlock.
+    // 8. Landlock. Rules the kernel cannot enforce count as the layer missing (a level that
+    // requires Landlock then refuses, naming what is lacking): no silent degradation.
     let mut landlock_abi = None;
     if let Some(spec) = &plan.landlock {
         match landlock::apply(spec) {
-            Ok(abi) => {
+            Ok(applied) if applied.lacking.is_empty() => {
                 layers.push(Layer::LANDLOCK.into());
-                landlock_abi = Some(abi);
+                landlock_abi = Some(applied.abi);
+            }
+            Ok(applied) => {
+                layers.push(Layer::LANDLOCK_PARTIAL.into());
+                landlock_abi = Some(applied.abi);
+                miss(
+                    Layer::LANDLOCK,
+                    format!(
+                        "kernel Landlock ABI {} cannot enforce {}",
+                        applied.abi,
+                        applied.lacking.join(", ")
+                    ),
+                );
             }
             Err(e) => miss(Layer::LANDLOCK, e.to_string()),
         }
@@ -490,7 +518,9 @@ fn serve(channel: UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64, s
         let (id, hook, input) = match message::decode::<ToWorker>(&frame) {
             Ok(ToWorker::Call { id, hook, input }) => (id, hook, input),
             Ok(ToWorker::Shutdown) => return,
-            Ok(ToWorker::Load(_) | ToWorker::BrokerReply { .. }) | Err(_) => return,
+            Ok(ToWorker::Load(_) | ToWorker::Proceed | ToWorker::BrokerReply { .. }) | Err(_) => {
+                return;
+            }
         };
         let shared;
         let input: &[u8] = match &input {

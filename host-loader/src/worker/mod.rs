@@ -232,6 +232,26 @@ impl Worker {
     /// Starts a worker for `plugin` and waits until the plugin is loaded (bounded by the
     /// plugin's wall-clock limit: a constructor that never returns is a `timeout`).
     pub fn start(plugin: &Plugin, options: WorkerOptions) -> Result<Worker, SpawnError> {
+        // The library checks the level's rules itself, whether or not the host application
+        // ran the policy engine: a grant the level does not allow is never opened.
+        let level = options
+            .level
+            .unwrap_or(plugin.manifest().info.security_level)
+            .max(plugin.manifest().info.security_level);
+        let refused: Vec<String> = plugin
+            .manifest()
+            .info
+            .permissions
+            .iter()
+            .filter_map(|grant| level.refusal(grant))
+            .collect();
+        if !refused.is_empty() {
+            return Err(SpawnError::Load(Box::new(CallResult::failed(
+                Outcome::Denied,
+                refused.join("; "),
+                Usage::default(),
+            ))));
+        }
         let exe = match &options.worker_exe {
             Some(exe) => exe.clone(),
             None => spawn::find_worker_exe()?,
@@ -263,10 +283,6 @@ impl Worker {
         };
 
         let limits = options.limits;
-        let level = options
-            .level
-            .unwrap_or(plugin.manifest().info.security_level)
-            .max(plugin.manifest().info.security_level);
         let temp_dir = TempDir::create().map_err(|e| {
             measure::kill_tree(&pidfd, pid);
             let _ = measure::reap(pid);
@@ -377,6 +393,17 @@ impl Worker {
                 worker.landlock_abi = landlock_abi;
                 missing
             }
+            Ok(FromWorker::LoadFailed { stage, message }) => {
+                // Confinement itself failed (before any plugin byte ran): refuse, with why.
+                let usage = worker.usage_after_death(started, 0);
+                let mut result = CallResult::failed(
+                    Outcome::Denied,
+                    format!("the worker could not confine itself: step `{stage}`: {message}"),
+                    usage,
+                );
+                worker.stamp(&mut result);
+                return Err(SpawnError::Load(Box::new(result)));
+            }
             Ok(other) => {
                 return Err(SpawnError::Load(Box::new(worker.fail_load(
                     Interrupt::Protocol(format!("expected Confined, got {}", name_of(&other))),
@@ -402,10 +429,17 @@ impl Worker {
             ));
         }
         if let Some(refusal) = confinement::refusal(level, &worker.layers, &missing) {
+            // The worker is waiting for the go-ahead: it dies here without loading anything.
             let usage = worker.usage_after_death(started, 0);
             let mut result = CallResult::failed(Outcome::Denied, refusal, usage);
             worker.stamp(&mut result);
             return Err(SpawnError::Load(Box::new(result)));
+        }
+        if let Err(e) = worker.send(&ToWorker::Proceed, deadline) {
+            return Err(SpawnError::Load(Box::new(worker.fail_load(
+                Interrupt::Protocol(format!("sending the go-ahead: {e}")),
+                started,
+            ))));
         }
         match worker.next_message(deadline, None) {
             Ok(FromWorker::Ready) => worker.init(),

