@@ -6,6 +6,8 @@
 //!   `analyze` warm, for reference;
 //! - `cold_start_big_host`: the same cold start with 2 GiB resident in this process vs without,
 //!   to show launch cost does not grow with the host;
+//! - `layer_cost`: the cold start of a Minimal plugin with every confinement layer, and with
+//!   one layer left out at a time, so the cost of each layer shows in the same table;
 //! - `idle_worker`: the proportional set size of an idle warm worker, written to
 //!   `<criterion>/idle_worker/pss.json` for the report (a size, not a time).
 //!
@@ -73,6 +75,31 @@ fn cold_start(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| sandboxed_cold_start(&plugin, black_box(&input), launch));
         });
+    }
+    group.finish();
+}
+
+/// What each confinement layer costs at cold start: `lifecycle-probe` (a Minimal plugin, so
+/// that any layer may be left out) with every layer, and with one left out at a time.
+fn layer_cost(c: &mut Criterion) {
+    let probe = open_plugin(&probe_path());
+    let input = b"layer cost".to_vec();
+    let start = |leave_out: &[&str]| {
+        let mut options = worker_options(&probe);
+        options.leave_out = leave_out.iter().map(|l| l.to_string()).collect();
+        let mut worker = Worker::start(&probe, options).expect("worker starts");
+        let result = worker.call("echo", black_box(&input));
+        assert_eq!(result.status, Outcome::Ok, "{result:?}");
+        for layer in leave_out {
+            assert!(!worker.layers().iter().any(|l| l == layer), "{layer} was left out");
+        }
+        drop(worker);
+    };
+    let mut group = c.benchmark_group("layer_cost");
+    group.sample_size(20);
+    group.bench_function("all_layers", |b| b.iter(|| start(&[])));
+    for layer in ["seccomp", "landlock", "namespaces", "uid-drop"] {
+        group.bench_function(format!("without_{layer}"), |b| b.iter(|| start(&[layer])));
     }
     group.finish();
 }
@@ -155,6 +182,6 @@ fn idle_worker(_: &mut Criterion) {
 criterion_group! {
     name = process;
     config = config();
-    targets = cold_start, warm_call, cold_start_big_host, idle_worker
+    targets = cold_start, warm_call, layer_cost, cold_start_big_host, idle_worker
 }
 criterion_main!(process);

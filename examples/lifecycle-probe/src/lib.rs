@@ -19,7 +19,7 @@ plugin! {
     name: "lifecycle-probe",
     description: "Observable init, per-worker state, shutdown and large payloads",
     author: "plugin-host examples",
-    level: standard,
+    level: minimal,
     permissions: [],
     limits: { wall_ms: 2000 },
 }
