@@ -39,6 +39,10 @@ pub const EXAMPLES: &[&str] = &[
     "hostile-stdout-flood",
     "hostile-env",
     "hostile-setuid",
+    "hostile-imports-net",
+    "hostile-raw-syscall",
+    "hostile-execstack",
+    "hostile-bad-signature",
 ];
 
 /// The workspace root.
