@@ -267,6 +267,23 @@ pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<Report, ElfError> {
     Ok(report)
 }
 
+/// Reads and inspects the file at `path`, unresolved symbols included (against the library
+/// closure the loader would open). Nothing is loaded or sealed: this is `inspect`'s view.
+pub fn inspect_file(path: &Path) -> Result<Report, crate::Error> {
+    let bytes = crate::plugin::read_bounded(path).map_err(|error| crate::Error::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let mut report = inspect_bytes(path, &bytes).map_err(|error| crate::Error::Inspect {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let libraries =
+        crate::sandbox::landlock::library_closure(&crate::elf::needed_libraries(&bytes));
+    check_unresolved(&mut report, &bytes, &libraries);
+    Ok(report)
+}
+
 /// Adds `HARDEN_UNRESOLVED_SYMBOL` findings to `report`: undefined, non-weak dynamic symbols
 /// of `bytes` that none of `libraries` (the plugin's library closure, as the loader would
 /// find it) defines. `RTLD_NOW` would fail on them at load time; saying so here names them.
