@@ -70,23 +70,37 @@ pub fn references(file: &ElfFile<'_>, slots: &[u64]) -> Option<Vec<Reference>> {
         .segments
         .iter()
         .filter(|p| p.kind == PT_LOAD && p.flags & PF_X != 0)
-        .filter_map(|p| Some((p.vaddr, super::read::slice_at(file.data, p.offset, p.filesz)?)))
+        .filter_map(|p| {
+            Some((
+                p.vaddr,
+                super::read::slice_at(file.data, p.offset, p.filesz)?,
+            ))
+        })
         .collect();
 
-    // Pass 1: PLT stubs (`jmp *slot(%rip)`, possibly after `endbr64` and a `bnd` prefix).
+    // Pass 1: PLT stubs (`jmp *slot(%rip)`, possibly after `endbr64` and a `bnd` prefix), in
+    // the PLT sections only.
     let mut stubs: Vec<(u64, u64)> = Vec::new();
-    for &(base, bytes) in &segments {
-        for (i, pair) in bytes.windows(2).enumerate() {
-            if pair != [0xff, 0x25] {
+    for section in file.sections.iter().filter(|s| {
+        file.sections
+            .name(s)
+            .is_ok_and(|name| PLT_SECTIONS.contains(&name))
+    }) {
+        let Ok(bytes) = file.sections.data_of(section, file.data, "PLT section") else {
+            continue;
+        };
+        let mut i = 0usize;
+        while let Some(&first) = bytes.get(i) {
+            let at = i;
+            i = i.saturating_add(1);
+            if first != 0xff || bytes.get(i) != Some(&0x25) {
                 continue;
             }
-            let Some(address) = base.checked_add(i as u64) else {
+            let Some(address) = section.addr.checked_add(at as u64) else {
                 continue;
             };
-            if !in_plt(address) {
-                continue;
-            }
-            let Some(slot) = disp32(bytes, i.saturating_add(2)).and_then(|d| target(address, 6, d))
+            let Some(slot) =
+                disp32(bytes, at.saturating_add(2)).and_then(|d| target(address, 6, d))
             else {
                 continue;
             };
@@ -99,27 +113,36 @@ pub fn references(file: &ElfFile<'_>, slots: &[u64]) -> Option<Vec<Reference>> {
             }
         }
     }
-
     stubs.sort_unstable();
     stubs.dedup_by_key(|(start, _)| *start);
 
-    // Pass 2: references from code outside the PLT.
+    // Pass 2: references from code outside the PLT. Most bytes are not one of the four
+    // opcodes, so the loop checks the first byte before anything else.
     for &(base, bytes) in &segments {
-        for (i, pair) in bytes.windows(2).enumerate() {
+        let mut i = 0usize;
+        while let Some(&first) = bytes.get(i) {
+            let at = i;
+            i = i.saturating_add(1);
+            if !matches!(first, 0xff | 0x8b | 0xe8 | 0xe9) {
+                continue;
+            }
             if found.len() >= MAX_REFERENCES {
                 return Some(found);
             }
-            let Some(address) = base.checked_add(i as u64) else {
+            let Some(&second) = bytes.get(i) else {
+                break;
+            };
+            let Some(address) = base.checked_add(at as u64) else {
                 continue;
             };
-            let reached = match pair {
-                [0xff, 0x15] | [0xff, 0x25] => disp32(bytes, i.saturating_add(2))
+            let reached = match (first, second) {
+                (0xff, 0x15 | 0x25) => disp32(bytes, at.saturating_add(2))
                     .and_then(|d| target(address, 6, d))
                     .filter(|slot| is_slot(slot) && !in_plt(address)),
-                [0x8b, modrm] if modrm & 0xc7 == 0x05 => disp32(bytes, i.saturating_add(2))
+                (0x8b, modrm) if modrm & 0xc7 == 0x05 => disp32(bytes, at.saturating_add(2))
                     .and_then(|d| target(address, 6, d))
                     .filter(is_slot),
-                [0xe8 | 0xe9, _] if !stubs.is_empty() => disp32(bytes, i.saturating_add(1))
+                (0xe8 | 0xe9, _) if !stubs.is_empty() => disp32(bytes, at.saturating_add(1))
                     .and_then(|d| target(address, 5, d))
                     .and_then(|t| {
                         let index = stubs.binary_search_by_key(&t, |(start, _)| *start).ok()?;
@@ -162,7 +185,9 @@ impl<'data> FunctionIndex<'data> {
 
     /// The name of the function containing `address`, if any.
     pub fn containing(&self, address: u64) -> Option<&'data [u8]> {
-        let after = self.functions.partition_point(|(start, _, _)| *start <= address);
+        let after = self
+            .functions
+            .partition_point(|(start, _, _)| *start <= address);
         let before = after.checked_sub(1)?;
         // Functions may nest or overlap (aliases): look back over those starting at or
         // before the address for one that still covers it.
@@ -172,7 +197,11 @@ impl<'data> FunctionIndex<'data> {
             .rev()
             .take(8)
             .find(|(start, end, _)| *start <= address && address < *end)
-            .or_else(|| self.functions.get(before).filter(|(_, end, _)| address < *end))
+            .or_else(|| {
+                self.functions
+                    .get(before)
+                    .filter(|(_, end, _)| address < *end)
+            })
             .map(|(_, _, name)| *name)
     }
 

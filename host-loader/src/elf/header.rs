@@ -87,7 +87,9 @@ impl Header {
             other => {
                 return Err(ElfError::malformed(
                     Malformed::BadIdent,
-                    format!("ELF data encoding byte is {other} (1 is little endian, 2 is big endian)"),
+                    format!(
+                        "ELF data encoding byte is {other} (1 is little endian, 2 is big endian)"
+                    ),
                 ));
             }
         };
@@ -223,11 +225,15 @@ mod tests {
         h32[48..50].copy_from_slice(&7u16.to_be_bytes()); // e_shnum
         let header = Header::parse(&h32).unwrap();
         assert_eq!((header.class, header.endian), (Class::Elf32, Endian::Big));
-        assert_eq!((header.machine, header.shoff, header.shnum), (40, 0x1234, 7));
+        assert_eq!(
+            (header.machine, header.shoff, header.shnum),
+            (40, 0x1234, 7)
+        );
         let err = header.check_host().unwrap_err();
         assert_eq!(err.code(), "ELF_WRONG_TARGET");
         assert!(
-            err.to_string().contains("32-bit, big endian, ARM (machine 40)"),
+            err.to_string()
+                .contains("32-bit, big endian, ARM (machine 40)"),
             "{err}"
         );
 
@@ -242,6 +248,9 @@ mod tests {
         header.check_host().unwrap();
         h64[5] = 3;
         assert_eq!(Header::parse(&h64).unwrap_err().code(), "ELF_BAD_IDENT");
-        assert_eq!(Header::parse(&h64[..5]).unwrap_err().code(), "ELF_TRUNCATED");
+        assert_eq!(
+            Header::parse(&h64[..5]).unwrap_err().code(),
+            "ELF_TRUNCATED"
+        );
     }
 }

@@ -116,10 +116,7 @@ impl<'data> ElfFile<'data> {
     }
 
     /// The section called `name` and its bytes, if present.
-    pub fn section(
-        &self,
-        name: &[u8],
-    ) -> Result<Option<(SectionHeader, &'data [u8])>, ElfError> {
+    pub fn section(&self, name: &[u8]) -> Result<Option<(SectionHeader, &'data [u8])>, ElfError> {
         let Some(section) = self.sections.by_name(name)? else {
             return Ok(None);
         };
@@ -236,7 +233,13 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        assert!(view.file().dynamic.needed.iter().any(|n| *n == b"libc.so.6"));
+        assert!(
+            view.file()
+                .dynamic
+                .needed
+                .iter()
+                .any(|n| *n == b"libc.so.6")
+        );
         assert!(view.file().symtab().unwrap().is_some_and(|t| t.len() > 100));
     }
 
@@ -293,7 +296,11 @@ mod tests {
         assert!(view.section(".x").unwrap().is_some());
 
         // A section past the end of the file.
-        let file = tiny(2, 0, &[section(0, 0, 0, 0, 0), section(0, 1, 0x1000, 16, 0)]);
+        let file = tiny(
+            2,
+            0,
+            &[section(0, 0, 0, 0, 0), section(0, 1, 0x1000, 16, 0)],
+        );
         assert_eq!(ElfView::parse(&file).unwrap_err().code(), "ELF_TRUNCATED");
         // A huge claimed count: refused before any allocation.
         let file = tiny(0, 0, &[section(0, 0, 0, u64::MAX / 2, 0)]);
@@ -302,11 +309,7 @@ mod tests {
         let file = tiny(1, 7, &[section(0, 0, 0, 0, 0)]);
         assert_eq!(ElfView::parse(&file).unwrap_err().code(), "ELF_BAD_INDEX");
         // A bogus name offset.
-        let mut file = tiny(
-            2,
-            1,
-            &[section(0, 0, 0, 0, 0), section(999, 3, 0x40, 2, 0)],
-        );
+        let mut file = tiny(2, 1, &[section(0, 0, 0, 0, 0), section(999, 3, 0x40, 2, 0)]);
         file[0x40] = 0;
         assert_eq!(
             ElfView::parse(&file)

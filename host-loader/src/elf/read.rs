@@ -248,7 +248,10 @@ mod tests {
             "ELF_TRUNCATED"
         );
         assert_eq!(string_at(b"ab\0cd\0", 3, "s").unwrap(), b"cd");
-        assert_eq!(string_at(b"ab", 0, "s").unwrap_err().code(), "ELF_BAD_STRING");
+        assert_eq!(
+            string_at(b"ab", 0, "s").unwrap_err().code(),
+            "ELF_BAD_STRING"
+        );
         assert_eq!(
             string_at(b"ab\0", 9, "s").unwrap_err().code(),
             "ELF_BAD_STRING"

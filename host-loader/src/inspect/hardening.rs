@@ -9,9 +9,9 @@
 //! confined before it loads the plugin, so a constructor runs with no more power than an entry
 //! point, but it runs on load, before the host calls anything, which a reviewer wants to know.
 
+use super::Finding;
 use super::codes;
 use super::imports::{display, is_runtime};
-use super::Finding;
 use crate::elf::code::FunctionIndex;
 use crate::elf::segments::{PF_W, PF_X, PT_GNU_STACK, PT_LOAD};
 use crate::elf::{ElfError, ElfFile};
@@ -191,9 +191,9 @@ fn constructors(
         let target = match relocated {
             Some(target) => target,
             None => {
-                let offset = file
-                    .segments
-                    .file_offset(slot, word, "constructor array (DT_INIT_ARRAY)")?;
+                let offset =
+                    file.segments
+                        .file_offset(slot, word, "constructor array (DT_INIT_ARRAY)")?;
                 r.word(offset, "constructor array entry")?
             }
         };
@@ -203,7 +203,9 @@ fn constructors(
         match functions.containing(target) {
             Some(function) if is_runtime(function) => runtime.push(display(function)),
             Some(function) => plugin.push(format!("{} at {target:#x}", display(function))),
-            None => plugin.push(format!("code at {target:#x} (no function symbol covers it)")),
+            None => plugin.push(format!(
+                "code at {target:#x} (no function symbol covers it)"
+            )),
         }
     }
     if !plugin.is_empty() {

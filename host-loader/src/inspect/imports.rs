@@ -26,8 +26,8 @@
 //! reach `syscall` through a pointer from `dlsym`; the seccomp allow-list in the worker is
 //! the barrier, this finding is an early, explained refusal of the plain case.
 
-use super::codes::{self, Code};
 use super::Finding;
+use super::codes::{self, Code};
 use crate::elf::ElfFile;
 use crate::elf::code::{self as machine_code, FunctionIndex};
 use plugin_manifest::Grant;
@@ -135,7 +135,13 @@ pub const CLASSES: &[(ImportClass, &[&str])] = &[
     (ImportClass::RawSyscall, &["syscall"]),
     (
         ImportClass::Noted,
-        &["mprotect", "pkey_mprotect", "dlsym", "dlvsym", "memfd_create"],
+        &[
+            "mprotect",
+            "pkey_mprotect",
+            "dlsym",
+            "dlvsym",
+            "memfd_create",
+        ],
     ),
 ];
 

@@ -267,6 +267,23 @@ pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<Report, ElfError> {
     Ok(report)
 }
 
+/// Everything static inspection does with untrusted bytes, for fuzzing and robustness tests:
+/// the class-agnostic parse ([`crate::elf::ElfFile::parse`]), its symbol table, the host's
+/// view, hardening and import analysis with no grants, and the full plugin inspection. Returns
+/// the first error (a clean, coded error is the expected outcome for malformed input); it must
+/// never panic, hang, or allocate more than a small multiple of `bytes.len()`.
+pub fn exercise(bytes: &[u8]) -> Result<(), ElfError> {
+    if let Ok(file) = crate::elf::ElfFile::parse(bytes) {
+        let _ = file.symtab();
+    }
+    let view = ElfView::parse(bytes)?;
+    match inspect_bytes(Path::new("fuzz.so"), bytes) {
+        // Not a plugin: the hardening and import analysis still runs on the file.
+        Err(ElfError::NoManifest { .. }) => static_findings(&view, &[]).map(|_| ()),
+        other => other.map(|_| ()),
+    }
+}
+
 /// Reads and inspects the file at `path`, unresolved symbols included (against the library
 /// closure the loader would open). Nothing is loaded or sealed: this is `inspect`'s view.
 pub fn inspect_file(path: &Path) -> Result<Report, crate::Error> {

@@ -180,7 +180,11 @@ fn inspect(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
             match &result {
                 Ok(report) => {
                     let count = |severity| {
-                        report.findings.iter().filter(|f| f.severity == severity).count()
+                        report
+                            .findings
+                            .iter()
+                            .filter(|f| f.severity == severity)
+                            .count()
                     };
                     let codes: Vec<&str> = report
                         .findings
