@@ -2,6 +2,7 @@
 
 mod cli;
 mod confinement;
+mod inspection;
 mod library;
 mod policy;
 mod process_model;
