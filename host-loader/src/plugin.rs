@@ -36,13 +36,14 @@ impl Plugin {
             error,
         };
         let bytes = read_bounded(path).map_err(io_error)?;
-        let report = inspect::inspect_bytes(path, &bytes).map_err(|error| Error::Inspect {
+        let mut report = inspect::inspect_bytes(path, &bytes).map_err(|error| Error::Inspect {
             path: path.to_path_buf(),
             error,
         })?;
         let memfd = seal(&report.manifest.info.name, &bytes).map_err(io_error)?;
         let libraries =
             crate::sandbox::landlock::library_closure(&crate::elf::needed_libraries(&bytes));
+        inspect::check_unresolved(&mut report, &bytes, &libraries);
         Ok(Plugin {
             path: path.to_path_buf(),
             report,

@@ -44,6 +44,10 @@ pub const EXAMPLES: &[&str] = &[
     "hostile-path-escape",
     "hostile-op-flood",
     "hostile-http-flood",
+    "hostile-imports-net",
+    "hostile-raw-syscall",
+    "hostile-execstack",
+    "hostile-bad-signature",
 ];
 
 /// The workspace root.

@@ -1,6 +1,6 @@
 //! Finds and decodes the manifest from the file's bytes.
 
-use super::{ElfError, ElfView};
+use super::{ElfError, ElfView, Malformed};
 use plugin_manifest::{MANIFEST_SECTION, MANIFEST_SYMBOL, Manifest, record};
 
 /// Reads the manifest records from the `.plugin_manifest` section and assembles them.
@@ -16,17 +16,22 @@ pub fn read_manifest(view: &ElfView<'_>) -> Result<Manifest, ElfError> {
     let records = record::parse_section(section)?;
     let manifest = Manifest::from_records(&records)?;
     let range = view.section_range(MANIFEST_SECTION).unwrap_or(0..0);
-    let symbols = view.dynamic_symbols();
-    let symbol = symbols
-        .iter()
-        .find(|s| s.name == MANIFEST_SYMBOL && s.defined);
+    let symbol = view
+        .dynamic_symbols()
+        .find(|s| s.name == MANIFEST_SYMBOL.as_bytes() && s.is_defined());
     match symbol {
-        Some(symbol) if range.contains(&symbol.address) => Ok(manifest),
-        Some(_) => Err(ElfError::Malformed(format!(
-            "exported symbol {MANIFEST_SYMBOL} does not point into the {MANIFEST_SECTION} section"
-        ))),
-        None => Err(ElfError::Malformed(format!(
-            "the {MANIFEST_SECTION} section is present but the {MANIFEST_SYMBOL} symbol is not exported"
-        ))),
+        Some(symbol) if range.contains(&symbol.value) => Ok(manifest),
+        Some(_) => Err(ElfError::malformed(
+            Malformed::Inconsistent,
+            format!(
+                "exported symbol {MANIFEST_SYMBOL} does not point into the {MANIFEST_SECTION} section"
+            ),
+        )),
+        None => Err(ElfError::malformed(
+            Malformed::Inconsistent,
+            format!(
+                "the {MANIFEST_SECTION} section is present but the {MANIFEST_SYMBOL} symbol is not exported"
+            ),
+        )),
     }
 }

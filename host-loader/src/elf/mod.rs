@@ -1,220 +1,180 @@
-//! A read-only view of a plugin's ELF file, from bytes only.
+//! A read-only view of an ELF file, from bytes only, that a hostile file cannot break.
 //!
-//! [`ElfView::parse`] checks that the bytes are a shared object this host can load (ELF, 64-bit,
-//! little endian, this machine), then exposes what inspection needs: the manifest section and
-//! the dynamic symbols. All parsing goes through the `object` crate's bounds-checked readers;
-//! nothing here panics on malformed input, and nothing here ever maps or executes the file.
+//! The parser is our own, one structure per file: [`header`] (both classes and byte orders),
+//! [`sections`] (extended numbering, names as bytes), [`segments`] (address translation
+//! through the containing `PT_LOAD`), [`dynamic`] (the loader's view: `DT_NEEDED`, paths,
+//! flags, relocations), [`symbols`] (`.dynsym`/`.symtab`). Every read of the file goes through
+//! the checked helpers in [`read`]: offsets, sizes and counts are checked (with checked
+//! arithmetic) against the bytes present before anything is read or allocated, so no input
+//! makes it panic, loop for long, or allocate more than a small multiple of the file's size.
+//! The lints below keep it that way: no indexing that can panic, no unchecked arithmetic.
 //!
-//! Every error carries a stable code ([`ElfError::code`]) for reports and scripts.
+//! - [`ElfFile::parse`] decodes any ELF file (32/64-bit, either byte order) into its tables.
+//! - [`ElfView::parse`] is what the host uses: it refuses, with a precise reason, a file that
+//!   is not a shared object for this host (class, byte order, machine, type) before decoding
+//!   the rest.
+//!
+//! Nothing here maps or executes the file. Every error carries a stable code
+//! ([`ElfError::code`]) for reports and scripts.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
+pub mod code;
+pub mod dynamic;
+mod error;
+pub mod header;
 mod manifest;
+pub mod read;
+pub mod sections;
+pub mod segments;
+pub mod symbols;
 
+pub use error::{ElfError, Malformed};
 pub use manifest::read_manifest;
 
-use object::{
-    Architecture, BinaryFormat, Object, ObjectKind, ObjectSection, ObjectSymbol, SymbolKind,
-};
-use thiserror::Error;
+use dynamic::Dynamic;
+use header::Header;
+use sections::{SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB, SectionHeader, SectionTable};
+use segments::{PT_LOAD, Segments};
+use symbols::SymbolTable;
 
-/// Why a file cannot be read as a plugin.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum ElfError {
-    /// Not an ELF file at all.
-    #[error(
-        "not an ELF file ({detail}); a plugin is a shared object (`.so`) built as a Rust `cdylib`"
-    )]
-    NotElf {
-        /// What was found instead.
-        detail: String,
-    },
-    /// ELF, but 32-bit, big endian, or for another machine.
-    #[error("ELF file for {found}, but this host runs {expected}; build the plugin for {expected}")]
-    WrongTarget {
-        /// What the file is for.
-        found: String,
-        /// What the host needs.
-        expected: &'static str,
-    },
-    /// ELF, but an executable, object file or core dump.
-    #[error(
-        "ELF {found} file, not a shared object; build the plugin with `crate-type = [\"cdylib\"]`"
-    )]
-    NotSharedObject {
-        /// The ELF kind found.
-        found: String,
-    },
-    /// The ELF structures are inconsistent.
-    #[error("malformed ELF: {0}")]
-    Malformed(String),
-    /// A valid shared object without a manifest.
-    #[error(
-        "not a plugin: no manifest section ({section}); plugins declare themselves with `plugin_sdk::plugin!`"
-    )]
-    NoManifest {
-        /// The section name looked for.
-        section: &'static str,
-    },
-    /// The manifest section's records are corrupt.
-    #[error("manifest section is corrupt: {0}")]
-    ManifestRecords(#[from] plugin_manifest::RecordError),
-    /// The records decode into an invalid manifest.
-    #[error("{0}")]
-    Manifest(#[from] plugin_manifest::ManifestError),
+/// A decoded ELF file of any class and byte order, borrowing the file's bytes.
+#[derive(Debug, Clone)]
+pub struct ElfFile<'data> {
+    /// The whole file.
+    pub data: &'data [u8],
+    /// The file header.
+    pub header: Header,
+    /// The section headers.
+    pub sections: SectionTable<'data>,
+    /// The program headers.
+    pub segments: Segments,
+    /// The dynamic section (empty without `PT_DYNAMIC`).
+    pub dynamic: Dynamic<'data>,
+    /// The dynamic symbols (empty without a `.dynsym` section).
+    pub dynsym: SymbolTable<'data>,
 }
 
-impl ElfError {
-    /// A stable code for this kind of error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ElfError::NotElf { .. } => "ELF_NOT_ELF",
-            ElfError::WrongTarget { .. } => "ELF_WRONG_TARGET",
-            ElfError::NotSharedObject { .. } => "ELF_NOT_SHARED_OBJECT",
-            ElfError::Malformed(_) => "ELF_MALFORMED",
-            ElfError::NoManifest { .. } => "NOT_A_PLUGIN",
-            ElfError::ManifestRecords(_) => "MANIFEST_CORRUPT",
-            ElfError::Manifest(_) => "MANIFEST_INVALID",
+impl<'data> ElfFile<'data> {
+    /// Decodes any ELF file: header, section and program header tables, dynamic section and
+    /// dynamic symbols.
+    pub fn parse(data: &'data [u8]) -> Result<ElfFile<'data>, ElfError> {
+        let header = Header::parse(data)?;
+        ElfFile::from_header(header, data)
+    }
+
+    /// Decodes the tables of a file whose header is `header`.
+    pub fn from_header(header: Header, data: &'data [u8]) -> Result<ElfFile<'data>, ElfError> {
+        let sections = SectionTable::parse(&header, data)?;
+        for (index, section) in (0u32..).zip(sections.iter()) {
+            if index != 0 && section.kind != SHT_NOBITS {
+                sections.data_of(section, data, &format!("section {index}"))?;
+            }
         }
+        let segments = Segments::parse(&header, &sections, data)?;
+        let r = header.reader(data);
+        for segment in segments.iter().filter(|p| p.kind == PT_LOAD) {
+            r.bytes(segment.offset, segment.filesz, "loadable segment")?;
+        }
+        let dynamic = Dynamic::parse(&header, &segments, data)?;
+        let dynsym = match sections.by_kind(SHT_DYNSYM) {
+            Some((index, section)) => {
+                if dynamic.symtab.is_some_and(|addr| addr != section.addr) {
+                    return Err(ElfError::malformed(
+                        Malformed::Inconsistent,
+                        format!(
+                            "the dynamic symbol table the loader uses (DT_SYMTAB {:#x}) is not the .dynsym section (at {:#x})",
+                            dynamic.symtab.unwrap_or(0),
+                            section.addr
+                        ),
+                    ));
+                }
+                SymbolTable::parse(&header, &sections, index, &section, data)?
+            }
+            None => SymbolTable::default(),
+        };
+        Ok(ElfFile {
+            data,
+            header,
+            sections,
+            segments,
+            dynamic,
+            dynsym,
+        })
+    }
+
+    /// The full symbol table (`.symtab`), if the file was not stripped of it.
+    pub fn symtab(&self) -> Result<Option<SymbolTable<'data>>, ElfError> {
+        self.sections
+            .by_kind(SHT_SYMTAB)
+            .map(|(index, section)| {
+                SymbolTable::parse(&self.header, &self.sections, index, &section, self.data)
+            })
+            .transpose()
+    }
+
+    /// The section called `name` and its bytes, if present.
+    pub fn section(&self, name: &[u8]) -> Result<Option<(SectionHeader, &'data [u8])>, ElfError> {
+        let Some(section) = self.sections.by_name(name)? else {
+            return Ok(None);
+        };
+        let what = format!("section {}", String::from_utf8_lossy(name));
+        let bytes = self.sections.data_of(&section, self.data, &what)?;
+        Ok(Some((section, bytes)))
     }
 }
 
-/// The machine this host runs on, as `object` names it.
-#[cfg(target_arch = "x86_64")]
-const HOST_ARCH: (Architecture, &str) = (Architecture::X86_64, "x86_64 (64-bit, little endian)");
-#[cfg(target_arch = "aarch64")]
-const HOST_ARCH: (Architecture, &str) = (Architecture::Aarch64, "aarch64 (64-bit, little endian)");
-
-/// One dynamic symbol.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DynSymbol {
-    /// Its name (lossily decoded: names are bytes in ELF).
-    pub name: String,
-    /// Defined in this object (not an import).
-    pub defined: bool,
-    /// A function (`STT_FUNC`).
-    pub is_function: bool,
-    /// A data object (`STT_OBJECT`).
-    pub is_data: bool,
-    /// Global or weak binding with default or protected visibility: callable from outside.
-    pub exported: bool,
-    /// Its address.
-    pub address: u64,
-    /// Its size in bytes.
-    pub size: u64,
-}
-
-/// A parsed shared object, borrowing the file's bytes.
-#[derive(Debug)]
+/// A shared object for this host, decoded.
+#[derive(Debug, Clone)]
 pub struct ElfView<'data> {
-    file: object::File<'data>,
+    file: ElfFile<'data>,
 }
 
 impl<'data> ElfView<'data> {
-    /// Parses and checks the header: ELF, 64-bit little endian, this machine, shared object.
+    /// Checks the header (ELF, 64-bit little endian, this machine, shared object), then
+    /// decodes the rest.
     pub fn parse(data: &'data [u8]) -> Result<ElfView<'data>, ElfError> {
-        if data.get(..4) != Some(b"\x7fELF".as_slice()) {
-            let detail = match data.len() {
-                0 => "the file is empty".to_string(),
-                1..=3 => format!("only {} bytes", data.len()),
-                _ => "no ELF magic at the start".to_string(),
-            };
-            return Err(ElfError::NotElf { detail });
-        }
-        // Class and data bytes are checked before `object` parses the rest, so a 32-bit or
-        // big-endian file gets a precise message rather than a parse error.
-        let class = data.get(4).copied();
-        let endian = data.get(5).copied();
-        if class != Some(2) || endian != Some(1) {
-            let class = match class {
-                Some(1) => "32-bit",
-                Some(2) => "64-bit",
-                _ => "unknown class",
-            };
-            let endian = match endian {
-                Some(1) => "little endian",
-                Some(2) => "big endian",
-                _ => "unknown byte order",
-            };
-            return Err(ElfError::WrongTarget {
-                found: format!("{class}, {endian}"),
-                expected: HOST_ARCH.1,
-            });
-        }
-        let file = object::File::parse(data).map_err(|e| ElfError::Malformed(e.to_string()))?;
-        if file.format() != BinaryFormat::Elf {
-            return Err(ElfError::NotElf {
-                detail: format!("{:?} format", file.format()),
-            });
-        }
-        if file.architecture() != HOST_ARCH.0 {
-            return Err(ElfError::WrongTarget {
-                found: format!("{:?}", file.architecture()),
-                expected: HOST_ARCH.1,
-            });
-        }
-        if file.kind() != ObjectKind::Dynamic {
-            return Err(ElfError::NotSharedObject {
-                found: format!("{:?}", file.kind()).to_lowercase(),
-            });
-        }
-        Ok(ElfView { file })
+        let header = Header::parse(data)?;
+        header.check_host()?;
+        Ok(ElfView {
+            file: ElfFile::from_header(header, data)?,
+        })
+    }
+
+    /// The decoded file.
+    pub fn file(&self) -> &ElfFile<'data> {
+        &self.file
     }
 
     /// The bytes of the section called `name`, if present.
     pub fn section(&self, name: &str) -> Result<Option<&'data [u8]>, ElfError> {
-        let Some(section) = self.file.section_by_name_bytes(name.as_bytes()) else {
-            return Ok(None);
-        };
-        let data = section
-            .data()
-            .map_err(|e| ElfError::Malformed(format!("section {name}: {e}")))?;
-        Ok(Some(data))
+        Ok(self.file.section(name.as_bytes())?.map(|(_, bytes)| bytes))
     }
 
     /// The address range of the section called `name`.
     pub fn section_range(&self, name: &str) -> Option<std::ops::Range<u64>> {
-        let section = self.file.section_by_name_bytes(name.as_bytes())?;
-        let start = section.address();
-        Some(start..start.checked_add(section.size())?)
+        let section = self.file.sections.by_name(name.as_bytes()).ok()??;
+        Some(section.addr..section.addr.checked_add(section.size)?)
     }
 
-    /// Every dynamic symbol (exports and imports).
-    pub fn dynamic_symbols(&self) -> Vec<DynSymbol> {
-        self.file
-            .dynamic_symbols()
-            .filter(|symbol| !symbol.name_bytes().unwrap_or_default().is_empty())
-            .map(|symbol| DynSymbol {
-                name: String::from_utf8_lossy(symbol.name_bytes().unwrap_or_default()).into_owned(),
-                defined: symbol.is_definition(),
-                is_function: symbol.kind() == SymbolKind::Text,
-                is_data: symbol.kind() == SymbolKind::Data,
-                exported: symbol.is_global() && !symbol.is_undefined(),
-                address: symbol.address(),
-                size: symbol.size(),
-            })
-            .collect()
+    /// The dynamic symbols (exports and imports), index 0 and unnamed ones left out.
+    pub fn dynamic_symbols(&self) -> impl Iterator<Item = &symbols::Symbol<'data>> {
+        self.file.dynsym.iter().filter(|s| !s.name.is_empty())
     }
 }
 
-/// The `DT_NEEDED` entries of a 64-bit little-endian shared object (the libraries the dynamic
-/// loader will open for it); empty if the file has no dynamic section or is not such an ELF.
+/// The `DT_NEEDED` entries of a shared object for this host (the libraries the dynamic loader
+/// will open for it); empty if the file is not such an object or is malformed.
 pub fn needed_libraries(bytes: &[u8]) -> Vec<String> {
-    use object::read::elf::{Dyn, ElfFile64};
-    let Ok(file) = ElfFile64::<object::LittleEndian>::parse(bytes) else {
+    let Ok(view) = ElfView::parse(bytes) else {
         return Vec::new();
     };
-    let endian = object::LittleEndian;
-    let sections = file.elf_section_table();
-    let Ok(Some((entries, link))) = sections.dynamic(endian, bytes) else {
-        return Vec::new();
-    };
-    let Ok(strings) = sections.strings(endian, bytes, link) else {
-        return Vec::new();
-    };
-    entries
+    view.file
+        .dynamic
+        .needed
         .iter()
-        .filter(|entry| entry.d_tag(endian) == u64::from(object::elf::DT_NEEDED))
-        .filter_map(|entry| entry.string(endian, strings).ok())
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect()
 }
@@ -259,21 +219,105 @@ mod tests {
         // A header cut short.
         assert_eq!(
             ElfView::parse(&header[..20]).unwrap_err().code(),
-            "ELF_MALFORMED"
+            "ELF_TRUNCATED"
         );
     }
 
     #[test]
-    fn the_test_binary_is_not_a_shared_object() {
+    fn the_test_binary_parses_and_has_no_manifest() {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        match ElfView::parse(&me) {
-            // PIE executables are ET_DYN, like shared objects; they simply have no manifest.
-            Ok(view) => assert!(
-                view.section(plugin_manifest::MANIFEST_SECTION)
-                    .unwrap()
-                    .is_none()
-            ),
-            Err(err) => assert_eq!(err.code(), "ELF_NOT_SHARED_OBJECT"),
+        // PIE executables are ET_DYN, like shared objects; they simply have no manifest.
+        let view = ElfView::parse(&me).unwrap();
+        assert!(
+            view.section(plugin_manifest::MANIFEST_SECTION)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            view.file()
+                .dynamic
+                .needed
+                .iter()
+                .any(|n| *n == b"libc.so.6")
+        );
+        assert!(view.file().symtab().unwrap().is_some_and(|t| t.len() > 100));
+    }
+
+    /// A minimal 64-bit x86-64 shared object: header, one PT_LOAD, and `sections` section
+    /// headers (section 0 first) at offset 0x100.
+    fn tiny(shnum: u16, shstrndx: u16, sections: &[[u8; 64]]) -> Vec<u8> {
+        let mut file = vec![0u8; 0x100];
+        file[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        file[16..18].copy_from_slice(&3u16.to_le_bytes());
+        file[18..20].copy_from_slice(&header::HOST_MACHINE.0.to_le_bytes());
+        file[40..48].copy_from_slice(&0x100u64.to_le_bytes());
+        file[58..60].copy_from_slice(&64u16.to_le_bytes());
+        file[60..62].copy_from_slice(&shnum.to_le_bytes());
+        file[62..64].copy_from_slice(&shstrndx.to_le_bytes());
+        for s in sections {
+            file.extend_from_slice(s);
         }
+        file
+    }
+
+    fn section(name: u32, kind: u32, offset: u64, size: u64, link: u32) -> [u8; 64] {
+        let mut s = [0u8; 64];
+        s[0..4].copy_from_slice(&name.to_le_bytes());
+        s[4..8].copy_from_slice(&kind.to_le_bytes());
+        s[24..32].copy_from_slice(&offset.to_le_bytes());
+        s[32..40].copy_from_slice(&size.to_le_bytes());
+        s[40..44].copy_from_slice(&link.to_le_bytes());
+        s
+    }
+
+    #[test]
+    fn extended_section_numbering_and_byte_names() {
+        // Name table at offset 0x40 (inside the zeroed header padding): "\0.x\0\xff\xfe\0".
+        let names: &[u8] = b"\0.x\0\xff\xfe\0";
+        // e_shnum = 0: the count (3) is in section 0's sh_size; e_shstrndx = SHN_XINDEX: the
+        // name table's index (1) is in section 0's sh_link.
+        let mut file = tiny(
+            0,
+            0xffff,
+            &[
+                section(0, 0, 0, 3, 1),
+                section(1, 3, 0x40, names.len() as u64, 0),
+                section(4, 1, 0x40, 1, 0),
+            ],
+        );
+        file[0x40..0x40 + names.len()].copy_from_slice(names);
+        let view = ElfView::parse(&file).unwrap();
+        assert_eq!(view.file().sections.len(), 3);
+        // A non-UTF-8 name is a name like any other.
+        // A non-UTF-8 name is a name like any other: found by its bytes, never by a lossy
+        // decoding of them.
+        assert_eq!(view.section("\u{fffd}\u{fffd}").unwrap(), None);
+        assert!(view.file().section(b"\xff\xfe").unwrap().is_some());
+        assert!(view.section(".x").unwrap().is_some());
+
+        // A section past the end of the file.
+        let file = tiny(
+            2,
+            0,
+            &[section(0, 0, 0, 0, 0), section(0, 1, 0x1000, 16, 0)],
+        );
+        assert_eq!(ElfView::parse(&file).unwrap_err().code(), "ELF_TRUNCATED");
+        // A huge claimed count: refused before any allocation.
+        let file = tiny(0, 0, &[section(0, 0, 0, u64::MAX / 2, 0)]);
+        assert_eq!(ElfView::parse(&file).unwrap_err().code(), "ELF_BAD_COUNT");
+        // A name table index out of range.
+        let file = tiny(1, 7, &[section(0, 0, 0, 0, 0)]);
+        assert_eq!(ElfView::parse(&file).unwrap_err().code(), "ELF_BAD_INDEX");
+        // A bogus name offset.
+        let mut file = tiny(2, 1, &[section(0, 0, 0, 0, 0), section(999, 3, 0x40, 2, 0)]);
+        file[0x40] = 0;
+        assert_eq!(
+            ElfView::parse(&file)
+                .unwrap()
+                .section(".x")
+                .unwrap_err()
+                .code(),
+            "ELF_BAD_STRING"
+        );
     }
 }

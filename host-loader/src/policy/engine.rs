@@ -3,7 +3,8 @@
 //! Inputs: the manifest (what the plugin asks for), the static inspection report (what the file
 //! is), the operator's [`Policy`] and optionally a level given on the command line. Output: a
 //! [`Decision`] with the effective level and limits and every finding, each with a stable code,
-//! a severity, a message and its evidence. Any `error` finding denies.
+//! a severity, a message and its evidence. Any `error` finding denies, static inspection's
+//! included (see [`crate::inspect::codes`]).
 //!
 //! The effective level is the stricter of what the plugin asks for and what the operator sets
 //! (`--level`, else the policy's level for that plugin, else its `default_level`): a plugin may
@@ -162,14 +163,19 @@ pub fn evaluate(
         })
     };
 
-    // What static inspection found that blocks loading.
+    // What static inspection found: every `error` finding denies (hardening, imports beyond
+    // the grants, signatures); warnings are shown with the decision; info stays in the report.
     if let Some(report) = report {
-        for finding in report.blocking_findings() {
+        for finding in report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
+        {
             add(
                 finding.code,
-                Severity::Error,
+                finding.severity,
                 finding.message.clone(),
-                Vec::new(),
+                finding.evidence.clone(),
             );
         }
     }

@@ -3,6 +3,7 @@
 mod broker;
 mod cli;
 mod confinement;
+mod inspection;
 mod library;
 mod policy;
 mod process_model;

@@ -1,12 +1,13 @@
 //! `plugin-host`: inspect, validate and run plugins from the command line.
 //!
-//! Exit codes: 0 success (or `allow`); 1 the plugin was denied or a call did not end `ok`; 2 bad
-//! usage or unreadable input (plugin, input or policy). Every command takes `--json` for
+//! Exit codes: 0 success (or `allow`); 1 the plugin was denied (for `inspect`: has an error
+//! finding) or a call did not end `ok`; 2 bad usage or unreadable input (plugin, input or
+//! policy; for `inspect`: a file that is not a plugin). Every command takes `--json` for
 //! machine-readable output on stdout.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use host_loader::inspect::Severity;
+use host_loader::inspect::{Severity, inspect_file};
 use host_loader::outcome::{CallResult, Outcome};
 use host_loader::policy::Policy;
 use host_loader::policy::engine::{Decision, evaluate};
@@ -14,7 +15,7 @@ use host_loader::{Plugin, Pool, PoolConfig, Report, WorkerOptions};
 use plugin_manifest::SecurityLevel;
 use plugin_manifest::permission::CATALOG;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,10 +32,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Read a plugin's manifest, entry points and hash from the file, without running it.
+    /// Read plugins' manifests, entry points, hashes and static findings from the files,
+    /// without running them (exit 0 fine, 1 a plugin has an error finding, 2 a file is not a
+    /// readable plugin).
     Inspect {
-        /// The plugin (`.so`).
-        file: PathBuf,
+        /// Plugin files (`.so`), or directories searched recursively for `*.so` files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -94,7 +98,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { file, json } => inspect(&file, json),
+        Command::Inspect { paths, json } => inspect(&paths, json),
         Command::Validate {
             file,
             policy,
@@ -137,16 +141,214 @@ fn open(file: &std::path::Path) -> Result<Plugin> {
     Ok(Plugin::open(file)?)
 }
 
-fn inspect(file: &std::path::Path, json: bool) -> Result<ExitCode> {
-    let plugin = open(file)?;
-    let report = plugin.report();
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
-    } else {
-        print_report(&mut out, report)?;
+fn inspect(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let single = paths.len() == 1 && paths.first().is_some_and(|p| !p.is_dir());
+    if single {
+        let file = paths.first().map(PathBuf::as_path).unwrap_or(Path::new(""));
+        let report = inspect_file(file)?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            print_report(&mut out, &report)?;
+        }
+        return Ok(exit_for(&report));
     }
-    Ok(ExitCode::SUCCESS)
+    let files = expand(paths)?;
+    let progress = Progress::new(files.len());
+    let mut out = std::io::stdout().lock();
+    let mut entries = Vec::new();
+    let (mut not_plugins, mut denied) = (0usize, 0usize);
+    for (index, file) in files.iter().enumerate() {
+        progress.show(index, file);
+        let result = inspect_file(file);
+        match &result {
+            Ok(report) if report.blocking_findings().next().is_some() => denied += 1,
+            Ok(_) => {}
+            Err(_) => not_plugins += 1,
+        }
+        if json {
+            entries.push(match &result {
+                Ok(report) => serde_json::json!({
+                    "path": file,
+                    "status": "plugin",
+                    "report": report,
+                }),
+                Err(error) => serde_json::json!({
+                    "path": file,
+                    "status": if matches!(error, host_loader::Error::Io { .. }) { "unreadable" } else { "not_a_plugin" },
+                    "code": error_code(error),
+                    "message": error_message(error),
+                }),
+            });
+        } else {
+            progress.clear();
+            match &result {
+                Ok(report) => {
+                    let count = |severity| {
+                        report
+                            .findings
+                            .iter()
+                            .filter(|f| f.severity == severity)
+                            .count()
+                    };
+                    let codes: Vec<&str> = report
+                        .findings
+                        .iter()
+                        .filter(|f| f.severity >= Severity::Warning)
+                        .map(|f| f.code)
+                        .collect();
+                    writeln!(
+                        out,
+                        "{}: plugin {} {}: {} error, {} warning finding(s){}",
+                        file.display(),
+                        report.manifest.info.name,
+                        report.manifest.info.version,
+                        count(Severity::Error),
+                        count(Severity::Warning),
+                        if codes.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", codes.join(", "))
+                        }
+                    )?;
+                }
+                Err(error) => writeln!(
+                    out,
+                    "{}: {}: {}",
+                    file.display(),
+                    error_code(error),
+                    error_message(error)
+                )?,
+            }
+        }
+    }
+    progress.clear();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+    } else {
+        writeln!(
+            out,
+            "{} file(s): {} plugin(s), {} denied by static findings, {} not a plugin or unreadable",
+            files.len(),
+            files.len() - not_plugins,
+            denied,
+            not_plugins
+        )?;
+    }
+    Ok(if not_plugins > 0 {
+        ExitCode::from(2)
+    } else if denied > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// 1 if the report has an error finding (the plugin would be denied), else 0.
+fn exit_for(report: &Report) -> ExitCode {
+    if report.blocking_findings().next().is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The stable code of an inspection failure.
+fn error_code(error: &host_loader::Error) -> &'static str {
+    match error {
+        host_loader::Error::Inspect { error, .. } => error.code(),
+        host_loader::Error::Io { .. } => "UNREADABLE",
+        _ => "ERROR",
+    }
+}
+
+/// An inspection failure's message without the path (printed beside it).
+fn error_message(error: &host_loader::Error) -> String {
+    match error {
+        host_loader::Error::Inspect { error, .. } => error.to_string(),
+        host_loader::Error::Io { error, .. } => error.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The files named by `paths`: files as given, directories searched recursively for shared
+/// objects (`*.so`, `*.so.*`; symbolic links inside directories are skipped, their targets
+/// are found by name).
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot read the directory", dir.display()))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                walk(&path, out)?;
+            } else if kind.is_file() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".so") || name.contains(".so.") {
+                    out.push(path);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// A one-line `[n/total] file` counter on stderr, shown only when stderr is a terminal and
+/// there are enough files for it to matter.
+struct Progress {
+    total: usize,
+    visible: bool,
+}
+
+impl Progress {
+    /// Fewer files than this print no progress.
+    const MIN_FILES: usize = 10;
+
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            total,
+            visible: total >= Self::MIN_FILES && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, index: usize, file: &Path) {
+        if self.visible {
+            let width = 30usize;
+            let done = (index * width).checked_div(self.total).unwrap_or(0);
+            eprint!(
+                "\r\x1b[2K[{}{}] {:>5}/{} {}",
+                "#".repeat(done),
+                " ".repeat(width - done),
+                index + 1,
+                self.total,
+                file.display()
+            );
+        }
+    }
+
+    fn clear(&self) {
+        if self.visible {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 fn print_report(out: &mut impl Write, report: &Report) -> Result<()> {
