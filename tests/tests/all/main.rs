@@ -1,10 +1,12 @@
 //! One integration test binary (faster to link than one per file); one module per area.
 
+mod api;
 mod cli;
 mod confinement;
 mod library;
 mod policy;
 mod process_model;
 mod profiles;
+mod service;
 mod sweep;
 mod word_stats;
