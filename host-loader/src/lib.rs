@@ -17,11 +17,17 @@
 //!    usage, and classifies each call into exactly one [`outcome::Outcome`].
 //! 4. A [`pool::Pool`] keeps warm workers per plugin, retires any worker after a call that did
 //!    not end `ok`, and evicts idle ones.
+//! 5. The [`service::Host`] manages installed plugins (a [`store::Store`] named by SHA-256),
+//!    dispatches hooks across them with failures isolated, restarts and quarantines, and
+//!    records everything in the [`audit`] store; [`report`] shapes the security reports and
+//!    [`api`] serves them over HTTP.
 //!
 //! Everything that comes from the file or from the worker is treated as hostile: bounded
 //! parsing, no panics, clear errors.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod audit;
 pub mod broker;
 pub mod elf;
 pub mod error;
@@ -32,7 +38,10 @@ pub mod outcome;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod report;
 pub mod sandbox;
+pub mod service;
+pub mod store;
 pub mod worker;
 
 pub use error::Error;

@@ -14,6 +14,7 @@
 use crate::outcome::{CallResult, Outcome, Usage};
 use crate::plugin::Plugin;
 use crate::worker::{Worker, WorkerOptions};
+use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -133,14 +134,33 @@ impl Pool {
     /// `ok`, the remaining inputs continue on a fresh worker. Every input gets exactly one
     /// result.
     pub fn call_many(&self, hook: &str, inputs: &[&[u8]], mut sink: impl FnMut(usize, CallResult)) {
+        self.call_many_while(hook, inputs, |index, result| {
+            sink(index, result);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Like [`Pool::call_many`], but `sink` may stop the stream: once it has returned
+    /// [`ControlFlow::Break`], no further worker is checked out or started, and the call
+    /// returns how many inputs got a result. The break takes effect when the current worker's
+    /// stream ends, which is at its first failed call (or at the last input: results of calls
+    /// that ran are always handed over). The service breaks after each failure, so that it can
+    /// restart the worker with a backoff of its own, or stop feeding a quarantined plugin.
+    pub fn call_many_while(
+        &self,
+        hook: &str,
+        inputs: &[&[u8]],
+        mut sink: impl FnMut(usize, CallResult) -> ControlFlow<()>,
+    ) -> usize {
         let mut done = 0;
-        while done < inputs.len() {
+        let mut stop = false;
+        while done < inputs.len() && !stop {
             let mut worker = match self.inner.checkout() {
                 Ok(worker) => worker,
                 Err(failure) => {
                     // The worker could not start (or its init failed): that is this input's
                     // result; the next input tries a new worker.
-                    sink(done, *failure);
+                    stop = sink(done, *failure).is_break();
                     done += 1;
                     continue;
                 }
@@ -150,11 +170,12 @@ impl Pool {
             let mut last_ok = true;
             let ran = worker.call_many(hook, rest, self.inner.config.window, |index, result| {
                 last_ok = result.status == Outcome::Ok;
-                sink(offset + index, result);
+                stop |= sink(offset + index, result).is_break();
             });
             done += ran;
             self.inner.checkin(worker, ran == rest.len() && last_ok);
         }
+        done
     }
 
     /// Retires every idle worker now.

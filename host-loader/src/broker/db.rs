@@ -128,39 +128,51 @@ impl Store {
             )?;
             connection.busy_timeout(std::time::Duration::from_secs(2))?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
-            let page_size: u64 = connection.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            connection.pragma_update(None, "max_page_count", (cap / page_size.max(512)).max(16))?;
+            let page_size: i64 = connection.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            connection.pragma_update(
+                None,
+                "max_page_count",
+                (i64::try_from(cap).unwrap_or(i64::MAX) / page_size.max(512)).max(16),
+            )?;
             connection.execute_batch(&format!(
                 "CREATE TABLE IF NOT EXISTS {KV_TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
             ))?;
             Ok(())
         };
         setup().map_err(|e| failed("cannot set it up", &e))?;
-        connection.authorizer(Some(|context: AuthContext<'_>| match context.action {
-            AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
-            AuthAction::Pragma {
-                pragma_name,
-                pragma_value,
-            } => {
-                let name = pragma_name.to_ascii_lowercase();
-                let name = name.as_str();
-                if PRAGMAS_WITH_ARGUMENT.contains(&name)
-                    || pragma_value.is_none() && READ_ONLY_PRAGMAS.contains(&name)
-                {
-                    Authorization::Allow
-                } else {
-                    Authorization::Deny
+        connection
+            .authorizer(Some(|context: AuthContext<'_>| match context.action {
+                AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+                AuthAction::Pragma {
+                    pragma_name,
+                    pragma_value,
+                } => {
+                    let name = pragma_name.to_ascii_lowercase();
+                    let name = name.as_str();
+                    if PRAGMAS_WITH_ARGUMENT.contains(&name)
+                        || pragma_value.is_none() && READ_ONLY_PRAGMAS.contains(&name)
+                    {
+                        Authorization::Allow
+                    } else {
+                        Authorization::Deny
+                    }
                 }
-            }
-            _ => Authorization::Allow,
-        }));
+                _ => Authorization::Allow,
+            }))
+            .map_err(|e| failed("cannot install its authorizer", &e))?;
         Ok(Store { connection, cap })
     }
 
-    /// Interrupts any statement that runs past `deadline`.
-    fn arm(&self, deadline: Instant) {
+    /// Interrupts any statement that runs past `deadline`. A statement never runs unarmed.
+    fn arm(&self, deadline: Instant) -> Result<(), Refusal> {
         self.connection
-            .progress_handler(1000, Some(move || Instant::now() >= deadline));
+            .progress_handler(1000, Some(move || Instant::now() >= deadline))
+            .map_err(|e| {
+                Refusal::fails(
+                    ErrorKind::Failed,
+                    format!("the plugin's store: cannot bound the statement's time: {e}"),
+                )
+            })
     }
 
     /// Runs one read-only statement. A writing statement is refused: `Invalid` if the plugin
@@ -172,7 +184,7 @@ impl Store {
         deadline: Instant,
         may_write: bool,
     ) -> Result<DbRows, Refusal> {
-        self.arm(deadline);
+        self.arm(deadline)?;
         let context = short(sql);
         let cap = self.cap;
         let mut statement = self
@@ -242,7 +254,7 @@ impl Store {
         params: &[DbValue],
         deadline: Instant,
     ) -> Result<u64, Refusal> {
-        self.arm(deadline);
+        self.arm(deadline)?;
         let context = short(sql);
         let cap = self.cap;
         let mut statement = self

@@ -53,7 +53,7 @@ pub struct SectionTable<'data> {
 
 fn read_header(r: &Reader<'_>, at: u64) -> Result<SectionHeader, ElfError> {
     const W: &str = "section header";
-    let field = |offset: u64| at.checked_add(offset).unwrap_or(u64::MAX);
+    let field = |offset: u64| at.saturating_add(offset);
     Ok(match r.class {
         Class::Elf64 => SectionHeader {
             name: r.u32(field(0), W)?,

@@ -49,7 +49,7 @@ pub struct Segments {
 
 fn read_header(r: &Reader<'_>, at: u64) -> Result<ProgramHeader, ElfError> {
     const W: &str = "program header";
-    let field = |offset: u64| at.checked_add(offset).unwrap_or(u64::MAX);
+    let field = |offset: u64| at.saturating_add(offset);
     Ok(match r.class {
         Class::Elf64 => ProgramHeader {
             kind: r.u32(field(0), W)?,

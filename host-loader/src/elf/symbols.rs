@@ -156,7 +156,7 @@ fn read_symbol<'data>(
     shndx: Option<&'data [u8]>,
 ) -> Result<Symbol<'data>, ElfError> {
     const W: &str = "symbol";
-    let field = |offset: u64| at.checked_add(offset).unwrap_or(u64::MAX);
+    let field = |offset: u64| at.saturating_add(offset);
     let (name, info, other, section, value, size) = match r.class {
         Class::Elf64 => (
             r.u32(field(0), W)?,

@@ -1,9 +1,14 @@
-//! `plugin-host`: inspect, validate and run plugins from the command line.
+//! `plugin-host`: inspect, validate and run plugins from the command line, manage the installed
+//! plugins of a data dir, and serve the HTTP API.
 //!
 //! Exit codes: 0 success (or `allow`); 1 the plugin was denied (for `inspect`: has an error
 //! finding) or a call did not end `ok`; 2 bad usage or unreadable input (plugin, input or
 //! policy; for `inspect`: a file that is not a plugin). Every command takes `--json` for
-//! machine-readable output on stdout.
+//! machine-readable output on stdout. The service commands (`install` ... `serve`) are thin
+//! over `host_loader::service::Host`; their `--json` output is the same types the HTTP API
+//! answers with.
+
+mod service;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -26,6 +31,11 @@ use std::sync::Arc;
     about = "Inspect and run untrusted native plugins in confined worker processes"
 )]
 struct Cli {
+    /// The data dir of the service commands: installed plugins, audit store, API token,
+    /// optional policy.toml. Default: $PLUGIN_HOST_DATA_DIR, else $XDG_DATA_HOME/plugin-host,
+    /// else ~/.local/share/plugin-host.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,8 +55,12 @@ enum Command {
     },
     /// Decide whether a plugin may run under a policy, with every reason (exit 0 allow, 1 deny).
     Validate {
-        /// The plugin (`.so`).
+        /// The plugin (`.so`), or with `--manifest` a manifest as JSON.
         file: PathBuf,
+        /// FILE is a manifest as JSON (what `inspect --json` prints under `manifest`), not a
+        /// `.so`: decide on the manifest alone, without a static report.
+        #[arg(long)]
+        manifest: bool,
         /// Policy file (TOML). Without it: level standard, no extra roots or hosts.
         #[arg(long)]
         policy: Option<PathBuf>,
@@ -93,18 +107,30 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         plugin_data: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Service(service::ServiceCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let data_dir = cli.data_dir;
     let result = match cli.command {
         Command::Inspect { paths, json } => inspect(&paths, json),
         Command::Validate {
             file,
+            manifest: true,
+            policy,
+            level,
+            json,
+        } => service::validate_manifest(&file, policy.as_deref(), level, json),
+        Command::Validate {
+            file,
+            manifest: false,
             policy,
             level,
             json,
         } => validate(&file, policy.as_deref(), level, json),
+        Command::Service(command) => service::run(command, data_dir),
         Command::Permissions { json } => permissions(json),
         Command::Run {
             file,
@@ -415,7 +441,7 @@ fn print_report(out: &mut impl Write, report: &Report) -> Result<()> {
     Ok(())
 }
 
-fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
+pub(crate) fn load_policy(path: Option<&std::path::Path>) -> Result<Policy> {
     Ok(match path {
         Some(path) => Policy::load(path)?,
         None => Policy::default(),
@@ -514,7 +540,7 @@ fn print_decision(out: &mut impl Write, plugin: &Plugin, decision: &Decision) ->
     Ok(())
 }
 
-fn permissions(json: bool) -> Result<ExitCode> {
+pub(crate) fn permissions(json: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(CATALOG)?)?;
@@ -541,7 +567,7 @@ fn permissions(json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_input(input: Option<&std::path::Path>) -> Result<Vec<u8>> {
+pub(crate) fn read_input(input: Option<&std::path::Path>) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match input {
         None => {}
@@ -682,7 +708,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     })
 }
 
-fn print_result(
+pub(crate) fn print_result(
     out: &mut impl Write,
     line: usize,
     result: &CallResult,

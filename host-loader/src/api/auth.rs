@@ -1,0 +1,121 @@
+//! The API's bearer token: created at the first `serve` in `<data-dir>/api-token` with mode
+//! 0600 (32 random bytes from the OS, hex), checked on every request.
+//!
+//! A token file that others can read is refused rather than used: anyone who can read it can
+//! drive the host.
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The token file's name in the data dir.
+pub const TOKEN_FILE: &str = "api-token";
+
+/// The token file of `data_dir`.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// Reads the token from `data_dir`, creating it (mode 0600) if there is none yet.
+pub fn load_or_create(data_dir: &Path) -> io::Result<String> {
+    let path = token_path(data_dir);
+    let named =
+        |error: io::Error| io::Error::new(error.kind(), format!("{}: {error}", path.display()));
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| named(io::Error::other(e.to_string())))?;
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            file.write_all(format!("{token}\n").as_bytes())
+                .map_err(named)?;
+            file.sync_all().map_err(named)?;
+            Ok(token)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) => Err(named(e)),
+    }
+}
+
+fn read(path: &Path) -> io::Result<String> {
+    let metadata = fs::metadata(path)?;
+    if metadata.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{}: the API token is accessible to other users (mode {:o}); `chmod 600` it or delete it to make a new one",
+                path.display(),
+                metadata.mode() & 0o777
+            ),
+        ));
+    }
+    let token = fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let token = token.trim().to_string();
+    if token.len() < 32 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: not a usable API token (at least 32 printable characters); delete it to make a new one",
+                path.display()
+            ),
+        ));
+    }
+    Ok(token)
+}
+
+/// Whether an `Authorization` header value carries `token` (`Bearer <token>`), compared in
+/// time independent of where the first difference is.
+pub fn authorized(header: Option<&[u8]>, token: &str) -> Result<(), &'static str> {
+    let Some(header) = header else {
+        return Err(
+            "missing bearer token: send `Authorization: Bearer <token>` (the token is in the data dir's api-token file)",
+        );
+    };
+    let Some(given) = header.strip_prefix(b"Bearer ") else {
+        return Err("the Authorization header is not `Bearer <token>`");
+    };
+    let expected = token.as_bytes();
+    let same = given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err("invalid bearer token")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_token_is_created_once_private_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = load_or_create(dir.path()).unwrap();
+        assert_eq!(token.len(), 64);
+        let mode = fs::metadata(token_path(dir.path())).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(load_or_create(dir.path()).unwrap(), token);
+        assert!(authorized(Some(format!("Bearer {token}").as_bytes()), &token).is_ok());
+        assert!(authorized(Some(b"Bearer nope"), &token).is_err());
+        assert!(authorized(None, &token).is_err());
+        fs::set_permissions(token_path(dir.path()), fs::Permissions::from_mode(0o644)).unwrap();
+        let error = load_or_create(dir.path()).unwrap_err();
+        assert!(
+            error.to_string().contains("accessible to other users"),
+            "{error}"
+        );
+    }
+}

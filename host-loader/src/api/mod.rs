@@ -1,0 +1,317 @@
+//! The HTTP API (`plugin-host serve`, SPEC §12): an axum router over a [`Host`].
+//!
+//! Every request needs the bearer token ([`auth`]); bodies are limited to
+//! [`ServeConfig::body_limit`]; every error is JSON ([`error::ApiError`]). The answers are the
+//! same serializable types the CLI prints with `--json` ([`crate::report`],
+//! [`crate::service::CallRecord`], ...), so both give the same answer to the same question.
+//!
+//! | endpoint | CLI equivalent |
+//! |---|---|
+//! | `GET /plugins` | `list --json` |
+//! | `GET /plugins/{id}` | one element of `list --json` |
+//! | `GET /plugins/{id}/security` | `report <ID> --json` |
+//! | `POST /plugins` (body: a `.so`) | `install <FILE> --json` |
+//! | `POST /plugins/{id}/invoke/{hook}` (body: the input) | `invoke <ID> <HOOK> --json` |
+//! | `GET /security/reports` | `report --json` |
+//! | `GET /security/permissions` | `permissions --json` |
+//! | `POST /validate/manifest` (body: manifest JSON) | `validate --manifest <FILE> --json` |
+//! | `POST /validate/code` (body: a `.so`) | `inspect <FILE> --json` |
+//! | `GET /audit?plugin=ID&since=TIME` | `audit --json [--plugin ID] [--since TIME]` |
+//!
+//! Plugin work is blocking (worker calls, SQLite commits): handlers run it on tokio's blocking
+//! pool. `POST /validate/code` only inspects the bytes; they are never loaded or run.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+
+use crate::audit::{now_ms, parse_since};
+use crate::service::{self, Host, ServiceError};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::ApiError;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where `serve` listens by default: loopback only.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
+/// Largest request body by default (16 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The address to bind (port 0: any free port). By default [`DEFAULT_ADDR`].
+    pub addr: SocketAddr,
+    /// Largest request body, in bytes. By default [`DEFAULT_BODY_LIMIT`].
+    pub body_limit: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            addr: DEFAULT_ADDR
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7878))),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AppState {
+    host: Arc<Host>,
+    token: Arc<str>,
+    body_limit: usize,
+}
+
+/// The router, with authentication, the body limit and JSON errors.
+pub fn router(host: Arc<Host>, token: String, body_limit: usize) -> Router {
+    let state = AppState {
+        host,
+        token: token.into(),
+        body_limit,
+    };
+    Router::new()
+        .route("/plugins", get(list).post(install))
+        .route("/plugins/{id}", get(summary))
+        .route("/plugins/{id}/security", get(security))
+        .route("/plugins/{id}/invoke/{hook}", post(invoke))
+        .route("/security/reports", get(reports))
+        .route("/security/permissions", get(permissions))
+        .route("/validate/manifest", post(validate_manifest))
+        .route("/validate/code", post(validate_code))
+        .route("/audit", get(audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `host` until SIGINT or SIGTERM, on a multi-threaded runtime. `on_bound` gets the
+/// bound address (useful with port 0) before the first request is accepted.
+pub fn serve(
+    host: Arc<Host>,
+    config: &ServeConfig,
+    on_bound: impl FnOnce(SocketAddr),
+) -> io::Result<()> {
+    let token = auth::load_or_create(host.data_dir())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("api")
+        .build()?;
+    let app = router(host, token, config.body_limit);
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr))
+            })?;
+        on_bound(listener.local_addr()?);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers, serve until killed.
+        _ => std::future::pending().await,
+    }
+}
+
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.as_bytes());
+    match auth::authorized(header, &state.token) {
+        Ok(()) => next.run(request).await,
+        Err(message) => {
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
+}
+
+/// Runs blocking service work off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Host) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let host = state.host.clone();
+    match tokio::task::spawn_blocking(move || work(&host)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the request's work failed: {e}"),
+        )),
+    }
+}
+
+/// The body, or the JSON error for one that is too large or unreadable.
+fn body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "request body is larger than the limit of {} bytes (serve --body-limit)",
+                    state.body_limit
+                ),
+            )
+        } else {
+            ApiError::new(rejection.status(), "bad_body", rejection.body_text())
+        }
+    })
+}
+
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(blocking(&state, |host| host.list()).await?).into_response())
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(blocking(&state, move |host| host.summary(&id)).await?).into_response())
+}
+
+async fn security(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(blocking(&state, move |host| host.report(&id)).await?).into_response())
+}
+
+async fn reports(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(blocking(&state, |host| host.reports()).await?).into_response())
+}
+
+async fn permissions() -> Response {
+    Json(plugin_manifest::permission::CATALOG).into_response()
+}
+
+async fn install(
+    State(state): State<AppState>,
+    upload: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(&state, upload)?;
+    let installed = blocking(&state, move |host| host.install_bytes(&bytes, "upload")).await?;
+    Ok((StatusCode::CREATED, Json(installed)).into_response())
+}
+
+async fn invoke(
+    State(state): State<AppState>,
+    Path((id, hook)): Path<(String, String)>,
+    input: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let input = body(&state, input)?;
+    let record = blocking(&state, move |host| host.invoke(&id, &hook, &input)).await?;
+    Ok(Json(record).into_response())
+}
+
+async fn validate_manifest(
+    State(state): State<AppState>,
+    upload: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(&state, upload)?;
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not JSON: {e}"),
+        ));
+    }
+    let decision = blocking(&state, move |host| {
+        service::validate_manifest(&bytes, "request body", host.policy(), None)
+    })
+    .await?;
+    Ok(Json(decision).into_response())
+}
+
+async fn validate_code(
+    State(state): State<AppState>,
+    upload: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(&state, upload)?;
+    let report = blocking(&state, move |_| service::validate_code(&bytes, "upload")).await?;
+    Ok(Json(report).into_response())
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(unknown) = query.keys().find(|k| *k != "plugin" && *k != "since") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("unknown query parameter `{unknown}` (known: plugin, since)"),
+        ));
+    }
+    let since = match query.get("since") {
+        Some(text) => Some(parse_since(text, now_ms()).map_err(|message| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("since: {message}"),
+            )
+        })?),
+        None => None,
+    };
+    let plugin = query.get("plugin").cloned();
+    let entries = blocking(&state, move |host| {
+        host.audit_entries(plugin.as_deref(), since)
+    })
+    .await?;
+    Ok(Json(entries).into_response())
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

@@ -1,0 +1,1090 @@
+//! The plugin service (SPEC §10): a managed set of installed plugins, hooks dispatched across
+//! them with failures isolated, recovery, and the audit trail.
+//!
+//! A [`Host`] is built by a [`HostBuilder`] from a data dir and a policy. It owns:
+//!
+//! - the [`Store`] of installed files (`<data-dir>/plugins/<sha256>/plugin.so`, each with its
+//!   own data dir beside it);
+//! - the [`Audit`] store (`<data-dir>/audit.db`), which also holds which plugins are installed
+//!   and their status, so several processes on one data dir (`serve` and the CLI) agree;
+//! - one warm [`Pool`] per installed plugin, started at its first call.
+//!
+//! **Ids.** A plugin's id is the SHA-256 of its file (64 hex digits). Wherever an id is
+//! accepted, so is the plugin's name (names are unique among installed plugins) or a prefix of
+//! at least [`MIN_ID_PREFIX`] hex digits that matches one installed plugin.
+//!
+//! **Isolation.** [`Host::dispatch`] calls every enabled plugin that exports the hook, each on
+//! its own thread and its own workers; a plugin's crash, hang or violation ends its own call
+//! and never touches another plugin's result.
+//!
+//! **Recovery.** A call that ends in a failure retires its worker (the pool's rule). The next
+//! call of that plugin starts a fresh worker, but only after a backoff that doubles with each
+//! consecutive failure ([`Recovery::backoff_base`] up to [`Recovery::backoff_max`]) and resets
+//! at the first `ok`. A plugin with [`Recovery::quarantine_after`] calls with violations within
+//! [`Recovery::quarantine_window`] is quarantined: disabled, with the reason, until an operator
+//! releases it ([`Host::release`]); `enable` does not lift a quarantine, so lifting one is
+//! always a deliberate, audited act.
+//!
+//! **Audit.** Every call (including calls refused because the plugin is disabled, quarantined
+//! or denied) is recorded before its result is returned: a [`CallRecord`] with a `call_id`
+//! has been committed.
+#![forbid(unsafe_code)]
+
+use crate::audit::{
+    Audit, AuditEntry, AuditError, AuditFilter, CallEntry, PluginRow, Status, StoredFinding, now_ms,
+};
+use crate::elf::ElfError;
+use crate::inspect::{self, Report, Severity};
+use crate::outcome::{CallResult, Outcome, Usage};
+use crate::plugin::{self, Plugin};
+use crate::policy::engine::{Decision, evaluate};
+use crate::policy::{Policy, PolicyError};
+use crate::pool::{Pool, PoolConfig};
+use crate::report::{self, Enforcement, PluginSummary, Reports, SecurityReport};
+use crate::store::Store;
+use crate::worker::WorkerOptions;
+use plugin_manifest::{Manifest, SecurityLevel};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io;
+use std::ops::ControlFlow;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Shortest sha256 prefix accepted as an id.
+pub const MIN_ID_PREFIX: usize = 8;
+/// First backoff after a failure. See [`Recovery::backoff_base`].
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Longest backoff. See [`Recovery::backoff_max`].
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Calls with violations that quarantine a plugin. See [`Recovery::quarantine_after`].
+pub const DEFAULT_QUARANTINE_AFTER: u64 = 3;
+/// The window they are counted in. See [`Recovery::quarantine_window`].
+pub const DEFAULT_QUARANTINE_WINDOW: Duration = Duration::from_secs(600);
+/// The policy file read from the data dir when the builder is given none.
+pub const POLICY_FILE: &str = "policy.toml";
+/// The audit database's file name in the data dir.
+pub const AUDIT_FILE: &str = "audit.db";
+
+/// How failed plugins are restarted and when they are quarantined.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Wait before starting a worker after one failure; doubles with each further consecutive
+    /// failure. By default [`DEFAULT_BACKOFF_BASE`] (100 ms).
+    pub backoff_base: Duration,
+    /// The longest wait. By default [`DEFAULT_BACKOFF_MAX`] (5 s).
+    pub backoff_max: Duration,
+    /// Calls with violations that quarantine the plugin. By default
+    /// [`DEFAULT_QUARANTINE_AFTER`] (3).
+    pub quarantine_after: u64,
+    /// The window those calls are counted in. By default [`DEFAULT_QUARANTINE_WINDOW`]
+    /// (10 minutes).
+    pub quarantine_window: Duration,
+}
+
+impl Default for Recovery {
+    fn default() -> Recovery {
+        Recovery {
+            backoff_base: DEFAULT_BACKOFF_BASE,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+            quarantine_after: DEFAULT_QUARANTINE_AFTER,
+            quarantine_window: DEFAULT_QUARANTINE_WINDOW,
+        }
+    }
+}
+
+impl Recovery {
+    /// The wait after `failures` consecutive failures.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32.checked_shl(failures - 1).unwrap_or(u32::MAX);
+        self.backoff_base
+            .checked_mul(factor)
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
+    }
+}
+
+/// Anything the service refuses or fails at; each message names the plugin or file and the
+/// problem.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The data dir cannot be created or used.
+    #[error("{}: cannot use the data dir: {error}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// The policy file in the data dir is unusable.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The audit store failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A file could not be read or written.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// The bytes are not a plugin this host can load.
+    #[error("{source_name}: {error}")]
+    NotAPlugin {
+        /// Where the bytes came from (a path, or `upload`).
+        source_name: String,
+        /// Why.
+        error: ElfError,
+    },
+    /// A manifest given as JSON does not decode or is invalid.
+    #[error("{source_name}: invalid manifest: {}", problems.join("; "))]
+    InvalidManifest {
+        /// Where it came from.
+        source_name: String,
+        /// Every problem.
+        problems: Vec<String>,
+    },
+    /// The policy denies the plugin; nothing was installed.
+    #[error("{source_name}: plugin `{name}` is denied by the policy: {}", decision.reasons.join("; "))]
+    Denied {
+        /// Where the plugin came from.
+        source_name: String,
+        /// Its name.
+        name: String,
+        /// The decision, with every reason.
+        decision: Box<Decision>,
+    },
+    /// A plugin of that name is installed already.
+    #[error(
+        "plugin `{name}` is already installed as {id}{}; uninstall it first",
+        if *same { " (the same file)" } else { " (another file)" }
+    )]
+    AlreadyInstalled {
+        /// The name.
+        name: String,
+        /// The installed plugin's id.
+        id: String,
+        /// Whether the installed file is the same.
+        same: bool,
+    },
+    /// No installed plugin matches the id.
+    #[error(
+        "no installed plugin matches `{id}` (give its name, or at least {MIN_ID_PREFIX} hex digits of its SHA-256; `plugin-host list` shows them)"
+    )]
+    NotFound {
+        /// What was asked for.
+        id: String,
+    },
+    /// Several installed plugins match an id prefix.
+    #[error("`{id}` matches several installed plugins ({}); give more digits", matches.join(", "))]
+    Ambiguous {
+        /// What was asked for.
+        id: String,
+        /// The matching plugins (`name id`).
+        matches: Vec<String>,
+    },
+    /// The plugin does not export the hook.
+    #[error("plugin `{plugin}` has no entry point `{hook}` (it exports: {})", if hooks.is_empty() { "none".to_string() } else { hooks.join(", ") })]
+    NoSuchHook {
+        /// The plugin's name.
+        plugin: String,
+        /// The hook asked for.
+        hook: String,
+        /// What it exports.
+        hooks: Vec<String>,
+    },
+    /// The plugin is not in the state the operation needs.
+    #[error("plugin `{plugin}` is {status}: {message}")]
+    WrongStatus {
+        /// The plugin's name.
+        plugin: String,
+        /// Its status.
+        status: &'static str,
+        /// What to do instead.
+        message: String,
+    },
+    /// The installed file changed since the install.
+    #[error(
+        "{}: installed file was modified (SHA-256 {found}, installed as {expected}); uninstall and install it again",
+        path.display()
+    )]
+    Tampered {
+        /// The file.
+        path: PathBuf,
+        /// The id it was installed as.
+        expected: String,
+        /// What it hashes to now.
+        found: String,
+    },
+    /// The installed plugin could not be opened.
+    #[error("installed plugin {id}: {error}")]
+    Load {
+        /// Its id.
+        id: String,
+        /// Why.
+        error: crate::Error,
+    },
+}
+
+impl ServiceError {
+    /// Whether this is a policy denial (exit code 1 on the command line) rather than bad input.
+    pub fn is_denial(&self) -> bool {
+        matches!(self, ServiceError::Denied { .. })
+    }
+
+    /// Whether the thing asked for does not exist (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::NotFound { .. } | ServiceError::NoSuchHook { .. }
+        )
+    }
+}
+
+/// One recorded call: which plugin, which hook, and its result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    /// The call's id in the audit store (committed before this value exists).
+    pub call_id: i64,
+    /// The plugin's id.
+    pub plugin_id: String,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The hook.
+    pub hook: String,
+    /// The result: `status`, `output`, `error`, `usage`, `violations`, `layers`, ...
+    #[serde(flatten)]
+    pub result: CallResult,
+}
+
+/// The result of an install.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Installed {
+    /// The installed plugin.
+    pub plugin: PluginSummary,
+    /// The policy's decision (`allow`), with every finding.
+    pub decision: Decision,
+}
+
+/// A plugin's recovery state, for reports and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RecoveryState {
+    /// Failures since the last `ok` call.
+    pub consecutive_failures: u32,
+    /// How long the next worker start waits, from the last failure.
+    pub backoff_ms: u64,
+    /// Workers started for the plugin by this host.
+    pub workers_started: u64,
+}
+
+/// Builds a [`Host`].
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    data_dir: PathBuf,
+    policy: Option<Policy>,
+    level: Option<SecurityLevel>,
+    worker_exe: Option<PathBuf>,
+    pool: PoolConfig,
+    recovery: Recovery,
+}
+
+impl HostBuilder {
+    /// A host over `data_dir` (created, mode 0711, if missing).
+    pub fn new(data_dir: impl Into<PathBuf>) -> HostBuilder {
+        HostBuilder {
+            data_dir: data_dir.into(),
+            policy: None,
+            level: None,
+            worker_exe: None,
+            pool: PoolConfig {
+                max_workers: 2,
+                ..PoolConfig::default()
+            },
+            recovery: Recovery::default(),
+        }
+    }
+
+    /// The policy installs and calls are decided under. By default `<data-dir>/policy.toml`
+    /// if it exists, else [`Policy::default`].
+    pub fn policy(&mut self, policy: Policy) -> &mut HostBuilder {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The operator's level (as `--level`). By default none: the policy's.
+    pub fn level(&mut self, level: Option<SecurityLevel>) -> &mut HostBuilder {
+        self.level = level;
+        self
+    }
+
+    /// The worker executable. By default found next to the current executable.
+    pub fn worker_exe(&mut self, exe: impl Into<PathBuf>) -> &mut HostBuilder {
+        self.worker_exe = Some(exe.into());
+        self
+    }
+
+    /// Pool sizing per plugin. By default [`PoolConfig::default`] with at most 2 workers per
+    /// plugin.
+    pub fn pool(&mut self, pool: PoolConfig) -> &mut HostBuilder {
+        self.pool = pool;
+        self
+    }
+
+    /// Backoff and quarantine. By default [`Recovery::default`].
+    pub fn recovery(&mut self, recovery: Recovery) -> &mut HostBuilder {
+        self.recovery = recovery;
+        self
+    }
+
+    /// Creates the data dir if needed and opens the store and the audit database.
+    pub fn build(&self) -> Result<Host, ServiceError> {
+        let dir = &self.data_dir;
+        let dir_error = |error| ServiceError::DataDir {
+            path: dir.clone(),
+            error,
+        };
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(dir)
+                .map_err(dir_error)?;
+        }
+        let policy = match &self.policy {
+            Some(policy) => policy.clone(),
+            None => {
+                let path = dir.join(POLICY_FILE);
+                if path.exists() {
+                    Policy::load(&path)?
+                } else {
+                    Policy::default()
+                }
+            }
+        };
+        let store = Store::open(dir).map_err(dir_error)?;
+        let audit_path = dir.join(AUDIT_FILE);
+        let audit = Audit::open(&audit_path)?;
+        // The trail is the operator's, not everyone's.
+        std::fs::set_permissions(&audit_path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |error| ServiceError::Io {
+                path: audit_path.clone(),
+                error,
+            },
+        )?;
+        Ok(Host {
+            data_dir: dir.clone(),
+            policy,
+            level: self.level,
+            worker_exe: self.worker_exe.clone(),
+            pool: self.pool.clone(),
+            recovery: self.recovery.clone(),
+            store,
+            audit,
+            loaded: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// The plugin service. Share it between threads by reference (or in an `Arc`).
+#[derive(Debug)]
+pub struct Host {
+    data_dir: PathBuf,
+    policy: Policy,
+    level: Option<SecurityLevel>,
+    worker_exe: Option<PathBuf>,
+    pool: PoolConfig,
+    recovery: Recovery,
+    store: Store,
+    audit: Audit,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+}
+
+/// An installed plugin opened for calls.
+#[derive(Debug)]
+struct Loaded {
+    id: String,
+    name: String,
+    pool: Pool,
+    decision: Decision,
+    health: Mutex<Health>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Loaded {
+    fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Host {
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The audit store.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Installs the plugin file at `path`: see [`Host::install_bytes`].
+    pub fn install(&self, path: &Path) -> Result<Installed, ServiceError> {
+        let bytes = plugin::read_bounded(path).map_err(|error| ServiceError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        self.install_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Installs a plugin from its bytes (`source` names where they came from): inspects them
+    /// (never loading them), decides under the policy, and if allowed copies them into the
+    /// store under their SHA-256 and records the plugin, its decision and findings. A denied
+    /// plugin is not installed; the refusal is recorded with its reasons.
+    pub fn install_bytes(&self, bytes: &[u8], source: &str) -> Result<Installed, ServiceError> {
+        let report = inspect::inspect_bytes(Path::new(source), bytes).map_err(|error| {
+            ServiceError::NotAPlugin {
+                source_name: source.to_string(),
+                error,
+            }
+        })?;
+        let decision = evaluate(&report.manifest, Some(&report), &self.policy, self.level);
+        let id = report.sha256.clone();
+        let name = report.manifest.info.name.clone();
+        if !decision.allows() {
+            self.audit.record_event(
+                &id,
+                &name,
+                "install_refused",
+                &serde_json::json!({ "source": source, "decision": decision }),
+            )?;
+            return Err(ServiceError::Denied {
+                source_name: source.to_string(),
+                name,
+                decision: Box::new(decision),
+            });
+        }
+        if let Some(existing) = self.audit.plugins()?.into_iter().find(|p| p.name == name) {
+            return Err(ServiceError::AlreadyInstalled {
+                name,
+                same: existing.id == id,
+                id: existing.id,
+            });
+        }
+        self.store
+            .put(&id, bytes)
+            .map_err(|error| ServiceError::Io {
+                path: self.store.plugin_path(&id),
+                error,
+            })?;
+        let now = now_ms();
+        let json = |value: &dyn erased::Json| value.to_json();
+        let row = PluginRow {
+            id: id.clone(),
+            name: name.clone(),
+            version: report.manifest.info.version.clone(),
+            installed_at: now,
+            source: source.to_string(),
+            status: Status::Enabled,
+            status_reason: None,
+            status_since: now,
+            manifest: json(&report.manifest),
+            report: json(&report),
+            decision: json(&decision),
+        };
+        let mut findings: Vec<StoredFinding> = report
+            .findings
+            .iter()
+            .map(|f| StoredFinding {
+                source: "inspect".into(),
+                code: f.code.to_string(),
+                severity: severity(f.severity).into(),
+                message: f.message.clone(),
+            })
+            .collect();
+        findings.extend(decision.findings.iter().map(|f| StoredFinding {
+            source: "policy".into(),
+            code: f.code.to_string(),
+            severity: severity(f.severity).into(),
+            message: f.message.clone(),
+        }));
+        if let Err(error) = self.audit.insert_plugin(&row, &findings) {
+            let _ = self.store.remove(&id);
+            return Err(error.into());
+        }
+        Ok(Installed {
+            plugin: PluginSummary::from_row(&row),
+            decision,
+        })
+    }
+
+    /// Uninstalls a plugin: retires its workers, removes its files and data dir, records the
+    /// event. Its history stays in the audit store.
+    pub fn uninstall(&self, id: &str) -> Result<PluginSummary, ServiceError> {
+        let row = self.resolve(id)?;
+        self.lock_loaded().remove(&row.id);
+        self.audit.delete_plugin(&row.id)?;
+        self.store
+            .remove(&row.id)
+            .map_err(|error| ServiceError::Io {
+                path: self.store.dir(&row.id),
+                error,
+            })?;
+        Ok(PluginSummary::from_row(&row))
+    }
+
+    /// Enables a disabled plugin. A quarantined one needs [`Host::release`].
+    pub fn enable(&self, id: &str) -> Result<PluginSummary, ServiceError> {
+        let row = self.resolve(id)?;
+        if row.status == Status::Quarantined {
+            return Err(ServiceError::WrongStatus {
+                plugin: row.name.clone(),
+                status: "quarantined",
+                message: format!(
+                    "{}; lift the quarantine with `plugin-host release {}`",
+                    row.status_reason.as_deref().unwrap_or("no reason recorded"),
+                    row.name
+                ),
+            });
+        }
+        self.set_status(&row, Status::Enabled, None, "enable")
+    }
+
+    /// Disables a plugin: it is no longer called; its idle workers are retired.
+    pub fn disable(&self, id: &str) -> Result<PluginSummary, ServiceError> {
+        let row = self.resolve(id)?;
+        let summary = self.set_status(
+            &row,
+            Status::Disabled,
+            Some("disabled by the operator"),
+            "disable",
+        )?;
+        if let Some(loaded) = self.lock_loaded().get(&row.id) {
+            loaded.pool.evict_all_idle();
+        }
+        Ok(summary)
+    }
+
+    /// Lifts a quarantine: the plugin is enabled again, its violation count starts afresh and
+    /// its backoff is reset.
+    pub fn release(&self, id: &str) -> Result<PluginSummary, ServiceError> {
+        let row = self.resolve(id)?;
+        if row.status != Status::Quarantined {
+            return Err(ServiceError::WrongStatus {
+                plugin: row.name.clone(),
+                status: row.status.as_str(),
+                message: "only a quarantined plugin can be released".into(),
+            });
+        }
+        if let Some(loaded) = self.lock_loaded().get(&row.id) {
+            *loaded.health() = Health::default();
+        }
+        self.set_status(&row, Status::Enabled, None, "release")
+    }
+
+    fn set_status(
+        &self,
+        row: &PluginRow,
+        status: Status,
+        reason: Option<&str>,
+        event: &str,
+    ) -> Result<PluginSummary, ServiceError> {
+        if !self.audit.set_status(&row.id, status, reason, event)? {
+            return Err(ServiceError::NotFound { id: row.id.clone() });
+        }
+        self.summary(&row.id)
+    }
+
+    /// Every installed plugin, by name.
+    pub fn list(&self) -> Result<Vec<PluginSummary>, ServiceError> {
+        Ok(self
+            .audit
+            .plugins()?
+            .iter()
+            .map(PluginSummary::from_row)
+            .collect())
+    }
+
+    /// One installed plugin.
+    pub fn summary(&self, id: &str) -> Result<PluginSummary, ServiceError> {
+        Ok(PluginSummary::from_row(&self.resolve(id)?))
+    }
+
+    /// The security report of one installed plugin.
+    pub fn report(&self, id: &str) -> Result<SecurityReport, ServiceError> {
+        let row = self.resolve(id)?;
+        self.report_of(&row)
+    }
+
+    fn report_of(&self, row: &PluginRow) -> Result<SecurityReport, ServiceError> {
+        let decision = &row.decision;
+        Ok(SecurityReport {
+            plugin: PluginSummary::from_row(row),
+            manifest: row.manifest.clone(),
+            permissions: report::permissions(&row.manifest, decision),
+            decision: decision.clone(),
+            findings: self.audit.findings(&row.id)?,
+            enforcement: Enforcement {
+                level: decision["level"].clone(),
+                required_layers: decision["rules"]["required_layers"].clone(),
+                limits: decision["limits"].clone(),
+                active_layers: self.audit.last_layers(&row.id)?,
+            },
+            usage: self.audit.usage(&row.id)?,
+            violations: self.audit.violations(&row.id)?,
+        })
+    }
+
+    /// The security report of every installed plugin.
+    pub fn reports(&self) -> Result<Reports, ServiceError> {
+        let reports = self
+            .audit
+            .plugins()?
+            .iter()
+            .map(|row| self.report_of(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Reports::new(reports))
+    }
+
+    /// The audit trail, oldest first; `plugin` may name a plugin that is no longer installed
+    /// (by name or full id), `since_ms` is Unix milliseconds.
+    pub fn audit_entries(
+        &self,
+        plugin: Option<&str>,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<AuditEntry>, ServiceError> {
+        let plugin_id = match plugin {
+            None => None,
+            Some(id) => Some(match self.resolve(id) {
+                Ok(row) => row.id,
+                Err(ServiceError::NotFound { .. }) => self
+                    .audit
+                    .known_plugins()?
+                    .into_iter()
+                    .find(|(known, name)| known == id || name == id)
+                    .map(|(known, _)| known)
+                    .ok_or_else(|| ServiceError::NotFound { id: id.to_string() })?,
+                Err(other) => return Err(other),
+            }),
+        };
+        Ok(self.audit.entries(&AuditFilter {
+            plugin_id,
+            since_ms,
+        })?)
+    }
+
+    /// The recovery state of an installed plugin (zero before its first call).
+    pub fn recovery_state(&self, id: &str) -> Result<RecoveryState, ServiceError> {
+        let row = self.resolve(id)?;
+        let loaded = self.lock_loaded().get(&row.id).cloned();
+        Ok(match loaded {
+            None => RecoveryState {
+                consecutive_failures: 0,
+                backoff_ms: 0,
+                workers_started: 0,
+            },
+            Some(loaded) => {
+                let failures = loaded.health().failures;
+                RecoveryState {
+                    consecutive_failures: failures,
+                    backoff_ms: u64::try_from(self.recovery.backoff(failures).as_millis())
+                        .unwrap_or(u64::MAX),
+                    workers_started: loaded.pool.stats().started,
+                }
+            }
+        })
+    }
+
+    /// Finds the installed plugin `id` names: its full id, its name, or a unique prefix of at
+    /// least [`MIN_ID_PREFIX`] hex digits of its id.
+    pub fn resolve(&self, id: &str) -> Result<PluginRow, ServiceError> {
+        let rows = self.audit.plugins()?;
+        if let Some(row) = rows.iter().find(|r| r.id == id || r.name == id) {
+            return Ok(row.clone());
+        }
+        let not_found = || ServiceError::NotFound { id: id.to_string() };
+        let id_lower = id.to_ascii_lowercase();
+        if id.len() < MIN_ID_PREFIX || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let matches: Vec<&PluginRow> = rows
+            .iter()
+            .filter(|r| r.id.starts_with(&id_lower))
+            .collect();
+        match matches.as_slice() {
+            [] => Err(not_found()),
+            [one] => Ok((*one).clone()),
+            many => Err(ServiceError::Ambiguous {
+                id: id.to_string(),
+                matches: many
+                    .iter()
+                    .map(|r| format!("{} {}", r.name, r.id))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Calls `hook` of one installed plugin with `input`, waiting out its backoff if it failed
+    /// recently. A disabled, quarantined or now-denied plugin is not run: the result is
+    /// `denied` with the reason. The call is recorded before this returns.
+    pub fn invoke(&self, id: &str, hook: &str, input: &[u8]) -> Result<CallRecord, ServiceError> {
+        let row = self.resolve(id)?;
+        let hooks: Vec<String> = PluginSummary::from_row(&row).hooks;
+        if !hooks.iter().any(|h| h == hook)
+            && !row.manifest["entry_points"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["hook"] == hook))
+        {
+            return Err(ServiceError::NoSuchHook {
+                plugin: row.name,
+                hook: hook.to_string(),
+                hooks,
+            });
+        }
+        let loaded = self.loaded(&row)?;
+        let result = match self.gate(&loaded, hook)? {
+            Some(denied) => denied,
+            None => {
+                self.wait_backoff(&loaded);
+                loaded.pool.call(hook, input)
+            }
+        };
+        self.finish(&loaded, hook, result)
+    }
+
+    /// The enabled plugins that export `hook` callably, by name.
+    fn targets(&self, hook: &str) -> Result<Vec<Arc<Loaded>>, ServiceError> {
+        self.audit
+            .plugins()?
+            .iter()
+            .filter(|row| row.status == Status::Enabled)
+            .filter(|row| PluginSummary::from_row(row).hooks.iter().any(|h| h == hook))
+            .map(|row| self.loaded(row))
+            .collect()
+    }
+
+    /// Calls `hook` with `input` on every enabled plugin that exports it, concurrently (one
+    /// thread per plugin), and returns one record per plugin, by plugin name. One plugin's
+    /// failure never changes another's result.
+    pub fn dispatch(&self, hook: &str, input: &[u8]) -> Result<Vec<CallRecord>, ServiceError> {
+        let targets = self.targets(hook)?;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = targets
+                .iter()
+                .map(|loaded| {
+                    scope.spawn(move || {
+                        let result = match self.gate(loaded, hook)? {
+                            Some(denied) => denied,
+                            None => {
+                                self.wait_backoff(loaded);
+                                loaded.pool.call(hook, input)
+                            }
+                        };
+                        self.finish(loaded, hook, result)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    /// Dispatches `hook` once per input to every enabled plugin that exports it: each plugin
+    /// streams the inputs through its own warm worker on its own thread, so a slow or failing
+    /// plugin never holds up or changes another. `sink` gets every record (or the audit
+    /// store's error) as soon as it is committed, from the plugin's thread, with the input's
+    /// index; each plugin gives each input exactly one result. A plugin quarantined during
+    /// the stream gets `denied` for the rest. Returns the plugins dispatched to.
+    pub fn dispatch_stream(
+        &self,
+        hook: &str,
+        inputs: &[&[u8]],
+        sink: &(dyn Fn(usize, Result<CallRecord, ServiceError>) + Sync),
+    ) -> Result<Vec<String>, ServiceError> {
+        let targets = self.targets(hook)?;
+        std::thread::scope(|scope| {
+            for loaded in &targets {
+                scope.spawn(move || self.stream_one(loaded, hook, inputs, sink));
+            }
+        });
+        Ok(targets.iter().map(|l| l.name.clone()).collect())
+    }
+
+    fn stream_one(
+        &self,
+        loaded: &Loaded,
+        hook: &str,
+        inputs: &[&[u8]],
+        sink: &(dyn Fn(usize, Result<CallRecord, ServiceError>) + Sync),
+    ) {
+        let mut done = 0;
+        while done < inputs.len() {
+            match self.gate(loaded, hook) {
+                Err(error) => {
+                    sink(done, Err(error));
+                    done += 1;
+                    continue;
+                }
+                Ok(Some(denied)) => {
+                    for index in done..inputs.len() {
+                        sink(index, self.finish(loaded, hook, denied.clone()));
+                    }
+                    return;
+                }
+                Ok(None) => {}
+            }
+            self.wait_backoff(loaded);
+            let offset = done;
+            let rest = inputs.get(done..).unwrap_or_default();
+            let ran = loaded.pool.call_many_while(hook, rest, |index, result| {
+                let ok = result.status == Outcome::Ok;
+                sink(offset + index, self.finish(loaded, hook, result));
+                if ok {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            });
+            if ran == 0 {
+                return;
+            }
+            done += ran;
+        }
+    }
+
+    /// Why `loaded` may not be called now, as the `denied` result of the call; `None` if it may.
+    fn gate(&self, loaded: &Loaded, hook: &str) -> Result<Option<CallResult>, ServiceError> {
+        let denied = |message: String| {
+            Some(CallResult::failed(
+                Outcome::Denied,
+                message,
+                Usage::default(),
+            ))
+        };
+        Ok(match self.audit.status(&loaded.id)? {
+            None => denied(format!("plugin `{}` is not installed", loaded.name)),
+            Some((Status::Disabled, reason)) => denied(format!(
+                "plugin `{}` is disabled ({})",
+                loaded.name,
+                reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            Some((Status::Quarantined, reason)) => denied(format!(
+                "plugin `{}` is quarantined: {}; `plugin-host release {}` lifts it",
+                loaded.name,
+                reason.as_deref().unwrap_or("no reason recorded"),
+                loaded.name
+            )),
+            Some((Status::Enabled, _)) if !loaded.decision.allows() => denied(format!(
+                "denied by policy: {}",
+                loaded.decision.reasons.join("; ")
+            )),
+            Some((Status::Enabled, _)) => {
+                let report = loaded.pool.plugin().report();
+                match report.entry_point(hook) {
+                    Some(entry) if entry.callable => None,
+                    _ => {
+                        let reasons: Vec<&str> = report
+                            .blocking_findings()
+                            .map(|f| f.message.as_str())
+                            .collect();
+                        denied(format!(
+                            "entry point `{hook}` of `{}` is not callable: {}",
+                            loaded.name,
+                            reasons.join("; ")
+                        ))
+                    }
+                }
+            }
+        })
+    }
+
+    fn wait_backoff(&self, loaded: &Loaded) {
+        let retry_at = loaded.health().retry_at;
+        if let Some(at) = retry_at {
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+        }
+    }
+
+    /// Records the call, then updates the plugin's recovery state and quarantines it if its
+    /// violations within the window reach the threshold.
+    fn finish(
+        &self,
+        loaded: &Loaded,
+        hook: &str,
+        result: CallResult,
+    ) -> Result<CallRecord, ServiceError> {
+        let call_id = self.audit.record_call(&CallEntry {
+            plugin_id: &loaded.id,
+            plugin_name: &loaded.name,
+            hook,
+            result: &result,
+        })?;
+        match result.status {
+            Outcome::Ok => *loaded.health() = Health::default(),
+            Outcome::Denied => {}
+            _ => {
+                let mut health = loaded.health();
+                health.failures = health.failures.saturating_add(1);
+                health.retry_at = Some(Instant::now() + self.recovery.backoff(health.failures));
+            }
+        }
+        if result.status == Outcome::Violation || !result.violations.is_empty() {
+            let window = self.recovery.quarantine_window;
+            let since =
+                now_ms().saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+            let count = self.audit.calls_with_violations_since(&loaded.id, since)?;
+            let enabled = matches!(self.audit.status(&loaded.id)?, Some((Status::Enabled, _)));
+            if enabled && count >= self.recovery.quarantine_after {
+                let last = result
+                    .violations
+                    .last()
+                    .map(|v| format!("{} {}", v.rule, v.detail))
+                    .or_else(|| result.error.clone())
+                    .unwrap_or_default();
+                let reason = format!(
+                    "{count} calls with violations within {} (latest: {last})",
+                    humantime::format_duration(window)
+                );
+                self.audit.set_status(
+                    &loaded.id,
+                    Status::Quarantined,
+                    Some(&reason),
+                    "quarantine",
+                )?;
+                loaded.pool.evict_all_idle();
+            }
+        }
+        Ok(CallRecord {
+            call_id,
+            plugin_id: loaded.id.clone(),
+            plugin: loaded.name.clone(),
+            hook: hook.to_string(),
+            result,
+        })
+    }
+
+    fn lock_loaded(&self) -> MutexGuard<'_, HashMap<String, Arc<Loaded>>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The opened plugin for `row`, opening it (from the store, checking its hash, deciding
+    /// under the current policy) on first use.
+    fn loaded(&self, row: &PluginRow) -> Result<Arc<Loaded>, ServiceError> {
+        if let Some(loaded) = self.lock_loaded().get(&row.id) {
+            return Ok(loaded.clone());
+        }
+        let path = self.store.plugin_path(&row.id);
+        let plugin = Plugin::open(&path).map_err(|error| ServiceError::Load {
+            id: row.id.clone(),
+            error,
+        })?;
+        if plugin.report().sha256 != row.id {
+            return Err(ServiceError::Tampered {
+                path,
+                expected: row.id.clone(),
+                found: plugin.report().sha256.clone(),
+            });
+        }
+        let decision = evaluate(
+            plugin.manifest(),
+            Some(plugin.report()),
+            &self.policy,
+            self.level,
+        );
+        // The decision's limits and level, the policy's fs roots and op-limit action; the
+        // plugin's relative paths and private SQLite store live in its own data dir.
+        let mut options = WorkerOptions::for_decision(&decision, &self.policy);
+        options.data_dir = Some(self.store.data_dir(&row.id));
+        options.worker_exe = self.worker_exe.clone();
+        let loaded = Arc::new(Loaded {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            pool: Pool::new(Arc::new(plugin), options, self.pool.clone()),
+            decision,
+            health: Mutex::new(Health::default()),
+        });
+        // Two threads may open the same plugin at once; the first one in wins.
+        Ok(self
+            .lock_loaded()
+            .entry(row.id.clone())
+            .or_insert(loaded)
+            .clone())
+    }
+}
+
+/// Checks a manifest given as JSON (`POST /validate/manifest`, `validate --manifest`) and
+/// decides it under `policy`, as for an installed file but without a static report.
+pub fn validate_manifest(
+    json: &[u8],
+    source: &str,
+    policy: &Policy,
+    level: Option<SecurityLevel>,
+) -> Result<Decision, ServiceError> {
+    let invalid = |problems| ServiceError::InvalidManifest {
+        source_name: source.to_string(),
+        problems,
+    };
+    let manifest: Manifest =
+        serde_json::from_slice(json).map_err(|e| invalid(vec![format!("not a manifest: {e}")]))?;
+    let problems = manifest.problems();
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    Ok(evaluate(&manifest, None, policy, level))
+}
+
+/// Inspects uploaded bytes statically (`POST /validate/code`): never loaded, never run.
+pub fn validate_code(bytes: &[u8], source: &str) -> Result<Report, ServiceError> {
+    inspect::inspect_bytes(Path::new(source), bytes).map_err(|error| ServiceError::NotAPlugin {
+        source_name: source.to_string(),
+        error,
+    })
+}
+
+fn severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+/// Serializing the stored columns: these types always serialize (plain data, string keys).
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! The plugin service (issue #8): install, dispatch with isolation, recovery, quarantine, the
+//! audit store (including a real SIGKILL in the middle of a burst) and the reports, through
+//! the library and the CLI.
+
+use host_loader::outcome::Outcome;
+use host_loader::policy::Policy;
+use host_loader::service::{CallRecord, Host, HostBuilder, Recovery, ServiceError};
+use integration_tests::{binary, plugin, stories, stories_path};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Refused requests per call of hostile-path-escape, each one a violation: its seven attempts
+/// but `data/link.txt`, which (no test planted the symlink here) is simply missing.
+const REFUSED_PER_CALL: usize = 6;
+
+/// The well-behaved examples that export `analyze`, by manifest name (the `story-hooks-plugin`
+/// crate's manifest is `title-length`).
+const WELL_BEHAVED: &[(&str, &str)] = &[
+    ("word-stats", "word-stats"),
+    ("story-sanitizer", "story-sanitizer"),
+    ("lifecycle-probe", "lifecycle-probe"),
+    ("threads-ok", "threads-ok"),
+    ("feed-fetcher", "feed-fetcher"),
+    ("story-hooks-plugin", "title-length"),
+    ("story-archive", "story-archive"),
+    ("link-checker", "link-checker"),
+];
+
+fn recovery(base_ms: u64) -> Recovery {
+    Recovery {
+        backoff_base: Duration::from_millis(base_ms),
+        backoff_max: Duration::from_millis(base_ms * 8),
+        ..Recovery::default()
+    }
+}
+
+fn host_with(dir: &Path, policy: Policy, recovery: Recovery) -> Host {
+    HostBuilder::new(dir)
+        .worker_exe(binary("plugin-worker"))
+        .policy(policy)
+        .recovery(recovery)
+        .build()
+        .unwrap()
+}
+
+fn host(dir: &Path) -> Host {
+    host_with(dir, Policy::default(), recovery(10))
+}
+
+fn story_lines() -> Vec<Vec<u8>> {
+    stories()
+        .iter()
+        .map(|s| serde_json::to_vec(s).unwrap())
+        .collect()
+}
+
+fn audit_counts(dir: &Path, plugin_id: &str) -> BTreeMap<String, u64> {
+    let db = rusqlite::Connection::open(dir.join("audit.db")).unwrap();
+    let mut statement = db
+        .prepare("SELECT status, COUNT(*) FROM calls WHERE plugin_id = ?1 GROUP BY status")
+        .unwrap();
+    statement
+        .query_map([plugin_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn dispatch_over_every_story_is_ok_per_plugin_while_a_hostile_plugin_fails_alone_and_is_quarantined()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    for (krate, name) in WELL_BEHAVED {
+        let installed = host.install(&plugin(krate)).unwrap();
+        assert_eq!(installed.plugin.name, *name);
+        assert!(installed.decision.allows());
+    }
+    let hostile = host.install(&plugin("hostile-path-escape")).unwrap().plugin;
+
+    let lines = story_lines();
+    let inputs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+    let records: Mutex<Vec<(usize, CallRecord)>> = Mutex::new(Vec::new());
+    let targets = host
+        .dispatch_stream("analyze", &inputs, &|index, record| {
+            records.lock().unwrap().push((index, record.unwrap()));
+        })
+        .unwrap();
+    assert_eq!(targets.len(), WELL_BEHAVED.len() + 1);
+    let records = records.into_inner().unwrap();
+
+    let mut by_plugin: BTreeMap<String, Vec<(usize, CallRecord)>> = BTreeMap::new();
+    for (index, record) in records {
+        by_plugin
+            .entry(record.plugin.clone())
+            .or_default()
+            .push((index, record));
+    }
+    for (_, name) in WELL_BEHAVED {
+        let mut results = by_plugin.remove(*name).unwrap();
+        results.sort_by_key(|(index, _)| *index);
+        let indices: Vec<usize> = results.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indices, (0..lines.len()).collect::<Vec<_>>(), "{name}");
+        for (index, record) in &results {
+            assert_eq!(
+                record.result.status,
+                Outcome::Ok,
+                "{name} story {index}: {:?}",
+                record.result
+            );
+        }
+        let report = host.report(name).unwrap();
+        assert_eq!(report.usage.calls, lines.len() as u64, "{name}");
+        assert_eq!(report.usage.outcomes["ok"], lines.len() as u64, "{name}");
+    }
+    // The results are the plugins' real answers for each story.
+    let word_stats = host.report("word-stats").unwrap();
+    assert!(
+        word_stats
+            .enforcement
+            .active_layers
+            .iter()
+            .any(|l| l == "seccomp")
+    );
+
+    let mut hostile_results = by_plugin.remove("hostile-path-escape").unwrap();
+    assert!(
+        by_plugin.is_empty(),
+        "unexpected plugins: {:?}",
+        by_plugin.keys()
+    );
+    hostile_results.sort_by_key(|(index, _)| *index);
+    assert_eq!(hostile_results.len(), lines.len());
+    let (violations, rest) = hostile_results.split_at(3);
+    for (_, record) in violations {
+        assert_eq!(
+            record.result.status,
+            Outcome::Violation,
+            "{:?}",
+            record.result
+        );
+        assert!(
+            record
+                .result
+                .violations
+                .iter()
+                .any(|v| v.rule == "path" && v.detail == "data/../secret.txt"),
+            "{:?}",
+            record.result.violations
+        );
+    }
+    for (_, record) in rest {
+        assert_eq!(record.result.status, Outcome::Denied);
+        assert!(
+            record
+                .result
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("quarantined"),
+            "{:?}",
+            record.result.error
+        );
+    }
+    let summary = host.summary(&hostile.id).unwrap();
+    assert_eq!(summary.status.as_str(), "quarantined");
+    assert!(
+        summary
+            .status_reason
+            .as_deref()
+            .unwrap()
+            .contains("3 calls with violations"),
+        "{:?}",
+        summary.status_reason
+    );
+
+    // The report matches the audit table.
+    let report = host.report("hostile-path-escape").unwrap();
+    let counts = audit_counts(dir.path(), &hostile.id);
+    assert_eq!(counts, report.usage.outcomes);
+    assert_eq!(counts["violation"], 3);
+    assert_eq!(counts["denied"], lines.len() as u64 - 3);
+    // Every refused request of the three calls is a violation on record.
+    let recorded: usize = violations
+        .iter()
+        .map(|(_, r)| r.result.violations.len())
+        .sum();
+    assert_eq!(recorded, 3 * REFUSED_PER_CALL);
+    assert_eq!(report.violations.len(), recorded);
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| ["path", "env", "host"].contains(&v.rule.as_str())),
+        "{:?}",
+        report.violations
+    );
+
+    // A quarantined plugin is not dispatched to, `enable` does not lift the quarantine,
+    // `release` does, and its count starts afresh.
+    let first = inputs[0];
+    let again = host.dispatch("analyze", first).unwrap();
+    assert_eq!(again.len(), WELL_BEHAVED.len());
+    assert!(again.iter().all(|r| r.result.status == Outcome::Ok));
+    let error = host.enable("hostile-path-escape").unwrap_err();
+    assert!(error.to_string().contains("release"), "{error}");
+    host.release(&hostile.id[..10]).unwrap();
+    let record = host
+        .invoke("hostile-path-escape", "analyze", first)
+        .unwrap();
+    assert_eq!(record.result.status, Outcome::Violation);
+    assert_eq!(
+        host.summary("hostile-path-escape").unwrap().status.as_str(),
+        "enabled"
+    );
+}
+
+#[test]
+fn crashes_and_hangs_fail_alone_and_crashed_workers_restart_with_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    // A tight wall clock for the sleeper keeps the test fast.
+    let policy = Policy::parse("[plugins.hostile-sleep]\nlimits = { wall_ms = 300 }").unwrap();
+    let host = host_with(dir.path(), policy, recovery(150));
+    for name in ["word-stats", "hostile-segv", "hostile-sleep"] {
+        host.install(&plugin(name)).unwrap();
+    }
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    let results = host.dispatch("analyze", &story).unwrap();
+    let by_name: BTreeMap<&str, &CallRecord> =
+        results.iter().map(|r| (r.plugin.as_str(), r)).collect();
+    assert_eq!(by_name["word-stats"].result.status, Outcome::Ok);
+    assert_eq!(
+        by_name["word-stats"].result.output.as_ref().unwrap()["words"],
+        129
+    );
+    assert_eq!(by_name["hostile-segv"].result.status, Outcome::Crashed);
+    assert_eq!(by_name["hostile-sleep"].result.status, Outcome::Timeout);
+
+    // The crashed plugin gets a fresh worker on its next call, after a backoff that doubles.
+    let state = host.recovery_state("hostile-segv").unwrap();
+    assert_eq!((state.consecutive_failures, state.backoff_ms), (1, 150));
+    let first_pid = by_name["hostile-segv"].result.worker_pid;
+    let second = host.invoke("hostile-segv", "analyze", &story).unwrap();
+    assert_eq!(second.result.status, Outcome::Crashed);
+    assert_ne!(second.result.worker_pid, first_pid);
+    let state = host.recovery_state("hostile-segv").unwrap();
+    assert_eq!((state.consecutive_failures, state.backoff_ms), (2, 300));
+    // The third call comes right after the second failure: it waits out the 300 ms backoff.
+    let started = Instant::now();
+    let third = host.invoke("hostile-segv", "analyze", &story).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(290),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(third.result.status, Outcome::Crashed);
+    assert_ne!(third.result.worker_pid, second.result.worker_pid);
+    assert_eq!(
+        host.recovery_state("hostile-segv").unwrap().workers_started,
+        3
+    );
+    // Crashes are not violations: no quarantine.
+    assert_eq!(
+        host.summary("hostile-segv").unwrap().status.as_str(),
+        "enabled"
+    );
+    // The healthy plugin was never slowed or touched.
+    let ok = host.invoke("word-stats", "analyze", &story).unwrap();
+    assert_eq!(ok.result.status, Outcome::Ok);
+    assert_eq!(
+        host.recovery_state("word-stats")
+            .unwrap()
+            .consecutive_failures,
+        0
+    );
+}
+
+#[test]
+fn install_refuses_denied_plugins_with_reasons_and_manages_the_installed_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+
+    let error = host.install(&plugin("greedy-exfil")).unwrap_err();
+    let ServiceError::Denied { decision, .. } = &error else {
+        panic!("{error}")
+    };
+    assert!(decision.reasons.len() >= 2, "{:?}", decision.reasons);
+    assert!(error.to_string().contains("greedy-exfil"), "{error}");
+    assert!(host.list().unwrap().is_empty());
+    assert!(!dir.path().join("plugins").read_dir().unwrap().any(|_| true));
+    let refused = host.audit_entries(Some("greedy-exfil"), None).unwrap();
+    let refused = serde_json::to_value(&refused).unwrap();
+    assert_eq!(refused[0]["event"], "install_refused");
+    assert_eq!(refused[0]["detail"]["decision"]["decision"], "deny");
+
+    let not_a_plugin = dir.path().join("notes.so");
+    std::fs::write(&not_a_plugin, b"just text").unwrap();
+    let error = host.install(&not_a_plugin).unwrap_err();
+    assert!(
+        error.to_string().contains("notes.so") && error.to_string().contains("not an ELF"),
+        "{error}"
+    );
+
+    let installed = host.install(&plugin("word-stats")).unwrap().plugin;
+    let so = dir
+        .path()
+        .join("plugins")
+        .join(&installed.id)
+        .join("plugin.so");
+    assert_eq!(
+        std::fs::read(&so).unwrap(),
+        std::fs::read(plugin("word-stats")).unwrap()
+    );
+    assert!(
+        dir.path()
+            .join("plugins")
+            .join(&installed.id)
+            .join("data")
+            .is_dir()
+    );
+    let again = host.install(&plugin("word-stats")).unwrap_err();
+    assert!(again.to_string().contains("already installed"), "{again}");
+
+    // Ids: full sha, name, or a unique prefix of 8+ hex digits.
+    for id in [&installed.id[..], "word-stats", &installed.id[..8]] {
+        assert_eq!(host.summary(id).unwrap().id, installed.id);
+    }
+    for id in [&installed.id[..7], "wordstats", "zzzzzzzzzz"] {
+        assert!(
+            matches!(host.summary(id), Err(ServiceError::NotFound { .. })),
+            "{id}"
+        );
+    }
+    let error = host.invoke("word-stats", "summarize", b"{}").unwrap_err();
+    assert!(error.to_string().contains("exports: analyze"), "{error}");
+
+    // Disabled: not dispatched to, and a direct call is `denied` (and recorded).
+    host.disable("word-stats").unwrap();
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    assert!(host.dispatch("analyze", &story).unwrap().is_empty());
+    let denied = host.invoke("word-stats", "analyze", &story).unwrap();
+    assert_eq!(denied.result.status, Outcome::Denied);
+    assert!(denied.result.error.unwrap().contains("disabled"));
+    host.enable("word-stats").unwrap();
+    assert_eq!(
+        host.invoke("word-stats", "analyze", &story)
+            .unwrap()
+            .result
+            .status,
+        Outcome::Ok
+    );
+
+    // Uninstall removes the files; the history stays.
+    host.uninstall("word-stats").unwrap();
+    assert!(!so.exists());
+    assert!(host.list().unwrap().is_empty());
+    let history =
+        serde_json::to_value(host.audit_entries(Some(&installed.id), None).unwrap()).unwrap();
+    let kinds: Vec<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["event"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("call {}", e["status"].as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "install",
+            "disable",
+            "call denied",
+            "enable",
+            "call ok",
+            "uninstall"
+        ]
+    );
+}
+
+fn plugin_host(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(binary("plugin-host"))
+        .args(args)
+        .env("PLUGIN_HOST_DATA_DIR", data_dir)
+        .output()
+        .unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn cli_service_commands_exit_codes_and_report_matching_the_audit_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The data dir comes from PLUGIN_HOST_DATA_DIR (plugin_host sets it).
+    for name in ["word-stats", "hostile-path-escape"] {
+        let out = plugin_host(&["install", path(&plugin(name)), "--json"], &data);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let installed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(installed["plugin"]["name"], name);
+    }
+    let refused = plugin_host(&["install", path(&plugin("greedy-exfil"))], &data);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("install refused") && stderr.contains("too broad"),
+        "{stderr}"
+    );
+    let unknown = plugin_host(&["report", "no-such-plugin"], &data);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-plugin"));
+
+    // Five stories: word-stats ok, the path escaper violates, is quarantined after three.
+    let input = dir.path().join("five.jsonl");
+    let five: Vec<String> = std::fs::read_to_string(stories_path())
+        .unwrap()
+        .lines()
+        .take(5)
+        .map(str::to_string)
+        .collect();
+    std::fs::write(&input, five.join("\n")).unwrap();
+    let out = plugin_host(
+        &[
+            "dispatch",
+            "analyze",
+            "--input",
+            path(&input),
+            "--jsonl",
+            "--json",
+        ],
+        &data,
+    );
+    assert_eq!(out.status.code(), Some(1), "not every call ended ok");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10);
+    let ok = lines
+        .iter()
+        .filter(|l| l["plugin"] == "word-stats" && l["status"] == "ok")
+        .count();
+    assert_eq!(ok, 5);
+
+    let out = plugin_host(&["report", "hostile-path-escape", "--json"], &data);
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "quarantined");
+    let id = report["id"].as_str().unwrap();
+    let counts = audit_counts(&data, id);
+    assert_eq!(
+        counts,
+        BTreeMap::from([("violation".into(), 3), ("denied".into(), 2)])
+    );
+    assert_eq!(report["usage"]["calls"], 5);
+    assert_eq!(report["usage"]["outcomes"]["violation"], 3);
+    assert_eq!(report["usage"]["outcomes"]["denied"], 2);
+    assert_eq!(
+        report["violations"].as_array().unwrap().len(),
+        3 * REFUSED_PER_CALL
+    );
+    assert_eq!(report["violations"][0]["rule"], "path");
+    assert!(report["usage"]["wall_ms_total"].as_u64().is_some());
+    let permissions = report["permissions"].as_array().unwrap();
+    assert_eq!(permissions.len(), 2, "{report}");
+    let all = plugin_host(&["report", "--json"], &data);
+    let all: Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(all["totals"]["plugins"], 2);
+    assert_eq!(all["totals"]["quarantined"], 1);
+    assert_eq!(all["totals"]["calls"], 10);
+
+    // The audit trail, filtered by plugin and time.
+    let out = plugin_host(&["audit", "--plugin", "word-stats", "--json"], &data);
+    let trail: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "call")
+        .count();
+    assert_eq!(calls, 5);
+    let out = plugin_host(
+        &["audit", "--since", "2999-01-01T00:00:00Z", "--json"],
+        &data,
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+    let out = plugin_host(&["audit", "--since", "last tuesday"], &data);
+    assert_eq!(out.status.code(), Some(2));
+
+    // release lifts the quarantine; the human list shows the status.
+    let out = plugin_host(&["release", "hostile-path-escape"], &data);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = String::from_utf8(plugin_host(&["list"], &data).stdout).unwrap();
+    assert!(list.lines().all(|l| !l.contains("quarantined")), "{list}");
+    assert!(list.contains("hostile-path-escape"), "{list}");
+}
+
+#[test]
+fn a_host_killed_mid_burst_loses_no_acknowledged_call_and_reopens_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    {
+        let host = host(data);
+        host.install(&plugin("word-stats")).unwrap();
+        host.install(&plugin("story-sanitizer")).unwrap();
+    }
+    let mut child = Command::new(binary("plugin-host"))
+        .args([
+            "--data-dir",
+            path(data),
+            "dispatch",
+            "analyze",
+            "--jsonl",
+            "--json",
+        ])
+        .args(["--input", path(&stories_path())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Every line is printed after its call's record committed: an acknowledgement.
+    let mut acknowledged: Vec<Value> = Vec::new();
+    let mut line = String::new();
+    while acknowledged.len() < 60 {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the dispatch ended early"
+        );
+        acknowledged.push(serde_json::from_str(&line).unwrap());
+    }
+    child.kill().unwrap(); // SIGKILL, in the middle of the burst (292 calls in all)
+    // Lines already written before the kill are acknowledgements too.
+    for line in stdout.lines() {
+        let Ok(line) = line else { break };
+        if let Ok(value) = serde_json::from_str(&line) {
+            acknowledged.push(value);
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "the host was killed, not finished"
+    );
+    assert!(acknowledged.len() < 292, "the kill came after the burst");
+
+    let db = rusqlite::Connection::open(data.join("audit.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    for ack in &acknowledged {
+        let id = ack["call_id"].as_i64().unwrap();
+        let (plugin, status): (String, String) = db
+            .query_row(
+                "SELECT plugin_name, status FROM calls WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap_or_else(|e| panic!("acknowledged call {id} is missing: {e}"));
+        assert_eq!(plugin, ack["plugin"].as_str().unwrap());
+        assert_eq!(status, ack["status"].as_str().unwrap());
+    }
+    drop(db);
+
+    // The host reopens the store and carries on.
+    let host = host(data);
+    assert_eq!(host.audit().integrity_check().unwrap(), "ok");
+    assert_eq!(host.list().unwrap().len(), 2);
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    let results = host.dispatch("analyze", &story).unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r.result.status == Outcome::Ok));
+    let max_acknowledged = acknowledged
+        .iter()
+        .map(|a| a["call_id"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    assert!(results.iter().all(|r| r.call_id > max_acknowledged));
+}
