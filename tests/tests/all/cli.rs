@@ -278,3 +278,36 @@ fn invalid_input_is_a_plugin_error_not_a_crash() {
         "{result}"
     );
 }
+
+/// The README's main job (`scripts/main-job.sh`), run on the debug build: every well-behaved
+/// example installed in a fresh data dir, `analyze` dispatched over the 146 stories, one `ok`
+/// per plugin per story.
+#[test]
+fn the_main_job_script_gives_one_ok_per_plugin_per_story() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(integration_tests::workspace_root().join("scripts/main-job.sh"))
+        .env("TARGET", binary("plugin-host").parent().unwrap())
+        .env("STORIES", stories_path())
+        .env("PLUGIN_HOST_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stories = integration_tests::stories().len();
+    let plugins = 8;
+    let ok = stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some("ok"))
+        .count();
+    assert_eq!(ok, stories * plugins, "{stdout}");
+    let summary = format!(
+        "{plugins} plugins ({plugins} enabled, 0 disabled, 0 quarantined), {} calls, 0 violations",
+        stories * plugins
+    );
+    assert!(stdout.contains(&summary), "{stdout}");
+}

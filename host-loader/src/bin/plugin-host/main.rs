@@ -156,6 +156,17 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of stdout went away (`plugin-host report | head`): not an error worth a
+        // message, and nothing is lost (audit records are committed before they are printed).
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("plugin-host: error: {error:#}");
             ExitCode::from(2)
