@@ -23,7 +23,7 @@
 #![forbid(unsafe_code)]
 
 use crate::outcome::{CallResult, Usage, Violation};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,6 +114,14 @@ pub enum AuditError {
         /// SQLite's error.
         error: rusqlite::Error,
     },
+    /// The database file could not be created or its mode set.
+    #[error("{}: audit store: {error}", path.display())]
+    Io {
+        /// The database file.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
     /// The database was written by a newer plugin-host.
     #[error(
         "{}: audit store has schema version {found}, this plugin-host knows version {SCHEMA_VERSION}; use a newer plugin-host",
@@ -145,7 +153,8 @@ pub enum Status {
     Enabled,
     /// Installed, not called (an operator's choice).
     Disabled,
-    /// Installed, not called, because of repeated violations; `release` (or `enable`) lifts it.
+    /// Installed, not called, because of repeated violations; only `release` lifts it (`enable` and
+    /// `disable` refuse).
     Quarantined,
 }
 
@@ -327,6 +336,27 @@ pub struct Audit {
     connection: Mutex<Connection>,
 }
 
+/// Creates `path` with mode 0600 if missing, and makes it and its `-wal`/`-shm` companions
+/// 0600 if they exist.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 /// Now, as Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -336,7 +366,11 @@ pub fn now_ms() -> i64 {
 
 /// Unix milliseconds as RFC 3339 (UTC, milliseconds).
 pub fn format_time(ms: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    // RFC 3339 ends at year 9999 (humantime's Display fails past it): a tampered or absurd
+    // time in the store is shown as the last representable millisecond, not a panic.
+    const LAST_RFC3339_MS: u64 = 253_402_300_799_999;
+    let ms = u64::try_from(ms).unwrap_or(0).min(LAST_RFC3339_MS);
+    let time = UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_millis(time).to_string()
 }
 
@@ -366,6 +400,12 @@ impl Audit {
             path: path.to_path_buf(),
             error,
         };
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database's mode, and the trail is the operator's, not everyone's.
+        create_private(path).map_err(|error| AuditError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
         let connection = Connection::open(path).map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let mode: String = connection
@@ -445,7 +485,9 @@ impl Audit {
         findings: &[StoredFinding],
     ) -> Result<(), AuditError> {
         let mut connection = self.lock();
-        let tx = connection.transaction().map_err(|e| self.sqlite(e))?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
         let result = (|| {
             tx.execute(
                 "INSERT INTO plugins (id, name, version, installed_at, source, status, status_reason,
@@ -516,7 +558,9 @@ impl Audit {
         event: &str,
     ) -> Result<bool, AuditError> {
         let mut connection = self.lock();
-        let tx = connection.transaction().map_err(|e| self.sqlite(e))?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
         let now = now_ms();
         let result = (|| {
             let name: Option<String> = tx
@@ -545,7 +589,9 @@ impl Audit {
     /// installed.
     pub fn delete_plugin(&self, plugin_id: &str) -> Result<bool, AuditError> {
         let mut connection = self.lock();
-        let tx = connection.transaction().map_err(|e| self.sqlite(e))?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
         let result = (|| {
             let name: Option<String> = tx
                 .query_row(
@@ -575,7 +621,9 @@ impl Audit {
     /// once it is committed.
     pub fn record_call(&self, entry: &CallEntry<'_>) -> Result<i64, AuditError> {
         let mut connection = self.lock();
-        let tx = connection.transaction().map_err(|e| self.sqlite(e))?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
         let now = now_ms();
         let result = entry.result;
         let usage = &result.usage;

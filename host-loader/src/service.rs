@@ -48,7 +48,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io;
 use std::ops::ControlFlow;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -226,7 +226,7 @@ pub enum ServiceError {
         found: String,
     },
     /// The installed plugin could not be opened.
-    #[error("installed plugin {id}: {error}")]
+    #[error("installed plugin {id}: {error}; `plugin-host uninstall {id}` and install it again")]
     Load {
         /// Its id.
         id: String,
@@ -372,14 +372,8 @@ impl HostBuilder {
         };
         let store = Store::open(dir).map_err(dir_error)?;
         let audit_path = dir.join(AUDIT_FILE);
+        // Audit::open creates the store (and its WAL files) 0600: the trail is the operator's.
         let audit = Audit::open(&audit_path)?;
-        // The trail is the operator's, not everyone's.
-        std::fs::set_permissions(&audit_path, std::fs::Permissions::from_mode(0o600)).map_err(
-            |error| ServiceError::Io {
-                path: audit_path.clone(),
-                error,
-            },
-        )?;
         Ok(Host {
             data_dir: dir.clone(),
             policy,
@@ -406,6 +400,13 @@ pub struct Host {
     store: Store,
     audit: Audit,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+}
+
+/// A plugin a dispatch goes to: opened, or the reason it cannot be.
+#[derive(Debug)]
+enum Target {
+    Loaded(Arc<Loaded>),
+    Unloadable(Box<PluginRow>, String),
 }
 
 /// An installed plugin opened for calls.
@@ -482,6 +483,13 @@ impl Host {
                 decision: Box::new(decision),
             });
         }
+        // From the already-installed check to the record, one install at a time (threads and
+        // processes): two concurrent installs of one file must not both pass the check.
+        let store_error = |error| ServiceError::Io {
+            path: self.data_dir.join("plugins"),
+            error,
+        };
+        let _install = self.store.install_lock().map_err(store_error)?;
         if let Some(existing) = self.audit.plugins()?.into_iter().find(|p| p.name == name) {
             return Err(ServiceError::AlreadyInstalled {
                 name,
@@ -489,12 +497,7 @@ impl Host {
                 id: existing.id,
             });
         }
-        self.store
-            .put(&id, bytes)
-            .map_err(|error| ServiceError::Io {
-                path: self.store.plugin_path(&id),
-                error,
-            })?;
+        self.store.put(&id, bytes).map_err(store_error)?;
         let now = now_ms();
         let json = |value: &dyn erased::Json| value.to_json();
         let row = PluginRow {
@@ -545,7 +548,7 @@ impl Host {
         self.store
             .remove(&row.id)
             .map_err(|error| ServiceError::Io {
-                path: self.store.dir(&row.id),
+                path: self.data_dir.join("plugins"),
                 error,
             })?;
         Ok(PluginSummary::from_row(&row))
@@ -571,6 +574,20 @@ impl Host {
     /// Disables a plugin: it is no longer called; its idle workers are retired.
     pub fn disable(&self, id: &str) -> Result<PluginSummary, ServiceError> {
         let row = self.resolve(id)?;
+        // Disabling would overwrite the quarantine and its reason, and `enable` would then
+        // lift it: only `release` does that, deliberately.
+        if row.status == Status::Quarantined {
+            return Err(ServiceError::WrongStatus {
+                plugin: row.name.clone(),
+                status: "quarantined",
+                message: format!(
+                    "it is already not called ({}); `plugin-host release {}` lifts the \
+                     quarantine",
+                    row.status_reason.as_deref().unwrap_or("no reason recorded"),
+                    row.name
+                ),
+            });
+        }
         let summary = self.set_status(
             &row,
             Status::Disabled,
@@ -717,17 +734,17 @@ impl Host {
     /// least [`MIN_ID_PREFIX`] hex digits of its id.
     pub fn resolve(&self, id: &str) -> Result<PluginRow, ServiceError> {
         let rows = self.audit.plugins()?;
-        if let Some(row) = rows.iter().find(|r| r.id == id || r.name == id) {
+        if let Some(row) = rows.iter().find(|r| r.id == id) {
             return Ok(row.clone());
         }
         let not_found = || ServiceError::NotFound { id: id.to_string() };
         let id_lower = id.to_ascii_lowercase();
-        if id.len() < MIN_ID_PREFIX || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(not_found());
-        }
+        let is_prefix = id.len() >= MIN_ID_PREFIX && id.bytes().all(|b| b.is_ascii_hexdigit());
+        // A name that is also a prefix of another plugin's id is ambiguous: a plugin named
+        // `deadbeef` must not receive what the operator meant for the plugin `deadbeef…`.
         let matches: Vec<&PluginRow> = rows
             .iter()
-            .filter(|r| r.id.starts_with(&id_lower))
+            .filter(|r| r.name == id || is_prefix && r.id.starts_with(&id_lower))
             .collect();
         match matches.as_slice() {
             [] => Err(not_found()),
@@ -770,15 +787,44 @@ impl Host {
         self.finish(&loaded, hook, result)
     }
 
-    /// The enabled plugins that export `hook` callably, by name.
-    fn targets(&self, hook: &str) -> Result<Vec<Arc<Loaded>>, ServiceError> {
-        self.audit
+    /// The enabled plugins that export `hook` callably, by name, each opened or with the
+    /// reason it cannot be (its file missing or tampered with): that plugin's calls are then
+    /// `denied` with the reason, and the others run as usual.
+    fn targets(&self, hook: &str) -> Result<Vec<Target>, ServiceError> {
+        Ok(self
+            .audit
             .plugins()?
-            .iter()
+            .into_iter()
             .filter(|row| row.status == Status::Enabled)
             .filter(|row| PluginSummary::from_row(row).hooks.iter().any(|h| h == hook))
-            .map(|row| self.loaded(row))
-            .collect()
+            .map(|row| match self.loaded(&row) {
+                Ok(loaded) => Target::Loaded(loaded),
+                Err(error) => Target::Unloadable(Box::new(row), error.to_string()),
+            })
+            .collect())
+    }
+
+    /// Records a call to a plugin that could not be opened as `denied` with the reason.
+    fn finish_unloadable(
+        &self,
+        row: &PluginRow,
+        hook: &str,
+        reason: &str,
+    ) -> Result<CallRecord, ServiceError> {
+        let result = CallResult::failed(Outcome::Denied, reason.to_string(), Usage::default());
+        let call_id = self.audit.record_call(&CallEntry {
+            plugin_id: &row.id,
+            plugin_name: &row.name,
+            hook,
+            result: &result,
+        })?;
+        Ok(CallRecord {
+            call_id,
+            plugin_id: row.id.clone(),
+            plugin: row.name.clone(),
+            hook: hook.to_string(),
+            result,
+        })
     }
 
     /// Calls `hook` with `input` on every enabled plugin that exports it, concurrently (one
@@ -789,8 +835,14 @@ impl Host {
         std::thread::scope(|scope| {
             let handles: Vec<_> = targets
                 .iter()
-                .map(|loaded| {
+                .map(|target| {
                     scope.spawn(move || {
+                        let loaded = match target {
+                            Target::Loaded(loaded) => loaded,
+                            Target::Unloadable(row, reason) => {
+                                return self.finish_unloadable(row, hook, reason);
+                            }
+                        };
                         let result = match self.gate(loaded, hook)? {
                             Some(denied) => denied,
                             None => {
@@ -827,11 +879,24 @@ impl Host {
     ) -> Result<Vec<String>, ServiceError> {
         let targets = self.targets(hook)?;
         std::thread::scope(|scope| {
-            for loaded in &targets {
-                scope.spawn(move || self.stream_one(loaded, hook, inputs, sink));
+            for target in &targets {
+                scope.spawn(move || match target {
+                    Target::Loaded(loaded) => self.stream_one(loaded, hook, inputs, sink),
+                    Target::Unloadable(row, reason) => {
+                        for index in 0..inputs.len() {
+                            sink(index, self.finish_unloadable(row, hook, reason));
+                        }
+                    }
+                });
             }
         });
-        Ok(targets.iter().map(|l| l.name.clone()).collect())
+        Ok(targets
+            .iter()
+            .map(|target| match target {
+                Target::Loaded(loaded) => loaded.name.clone(),
+                Target::Unloadable(row, _) => row.name.clone(),
+            })
+            .collect())
     }
 
     fn stream_one(
@@ -948,7 +1013,9 @@ impl Host {
         })?;
         match result.status {
             Outcome::Ok => *loaded.health() = Health::default(),
-            Outcome::Denied => {}
+            // A plugin that answers with an error (often the input's fault) is working: its
+            // next worker starts at once. Backoff is for workers that died or were killed.
+            Outcome::Denied | Outcome::PluginError => {}
             _ => {
                 let mut health = loaded.health();
                 health.failures = health.failures.saturating_add(1);
@@ -1000,7 +1067,13 @@ impl Host {
         if let Some(loaded) = self.lock_loaded().get(&row.id) {
             return Ok(loaded.clone());
         }
-        let path = self.store.plugin_path(&row.id);
+        let path = self
+            .store
+            .plugin_path(&row.id)
+            .map_err(|error| ServiceError::Io {
+                path: self.data_dir.join("plugins"),
+                error,
+            })?;
         let plugin = Plugin::open(&path).map_err(|error| ServiceError::Load {
             id: row.id.clone(),
             error,
@@ -1021,7 +1094,7 @@ impl Host {
         // The decision's limits and level, the policy's fs roots and op-limit action; the
         // plugin's relative paths and private SQLite store live in its own data dir.
         let mut options = WorkerOptions::for_decision(&decision, &self.policy);
-        options.data_dir = Some(self.store.data_dir(&row.id));
+        options.data_dir = Some(path.with_file_name("data"));
         options.worker_exe = self.worker_exe.clone();
         let loaded = Arc::new(Loaded {
             id: row.id.clone(),

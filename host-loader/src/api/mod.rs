@@ -28,7 +28,7 @@ pub mod error;
 use crate::audit::{now_ms, parse_since};
 use crate::service::{self, Host, ServiceError};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -194,21 +194,30 @@ fn body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, 
     })
 }
 
+/// The path's parameters, or a JSON error (axum's own rejection is plain text).
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(value)| value).map_err(|rejection| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_path", rejection.body_text())
+    })
+}
+
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(blocking(&state, |host| host.list()).await?).into_response())
 }
 
 async fn summary(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path(id)?;
     Ok(Json(blocking(&state, move |host| host.summary(&id)).await?).into_response())
 }
 
 async fn security(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path(id)?;
     Ok(Json(blocking(&state, move |host| host.report(&id)).await?).into_response())
 }
 
@@ -231,9 +240,10 @@ async fn install(
 
 async fn invoke(
     State(state): State<AppState>,
-    Path((id, hook)): Path<(String, String)>,
+    params: Result<Path<(String, String)>, PathRejection>,
     input: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let (id, hook) = path(params)?;
     let input = body(&state, input)?;
     let record = blocking(&state, move |host| host.invoke(&id, &hook, &input)).await?;
     Ok(Json(record).into_response())
@@ -269,8 +279,11 @@ async fn validate_code(
 
 async fn audit(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_query", rejection.body_text())
+    })?;
     if let Some(unknown) = query.keys().find(|k| *k != "plugin" && *k != "since") {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

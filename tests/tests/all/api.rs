@@ -262,6 +262,23 @@ fn bad_requests_get_json_errors_and_lose_nothing() {
         (status, &body["error"]["code"]),
         (404, &Value::from("not_found"))
     );
+    // A path that is not UTF-8 gets a JSON error too (axum's own rejection is plain text).
+    for bad in [
+        "/plugins/%FF",
+        "/plugins/%FF/security",
+        "/plugins/x/invoke/%FF",
+    ] {
+        let (status, body) = if bad.contains("invoke") {
+            server.post(bad, b"{}")
+        } else {
+            server.get(bad)
+        };
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &Value::from("bad_path")),
+            "{bad}"
+        );
+    }
     let (status, body) = server.get("/no/such/endpoint");
     assert_eq!(
         (status, &body["error"]["code"]),

@@ -211,6 +211,13 @@ fn dispatch_over_every_story_is_ok_per_plugin_while_a_hostile_plugin_fails_alone
     assert!(again.iter().all(|r| r.result.status == Outcome::Ok));
     let error = host.enable("hostile-path-escape").unwrap_err();
     assert!(error.to_string().contains("release"), "{error}");
+    // Nor does disable + enable: disable refuses to overwrite a quarantine.
+    let error = host.disable("hostile-path-escape").unwrap_err();
+    assert!(error.to_string().contains("release"), "{error}");
+    assert_eq!(
+        host.summary(&hostile.id).unwrap().status.as_str(),
+        "quarantined"
+    );
     host.release(&hostile.id[..10]).unwrap();
     let record = host
         .invoke("hostile-path-escape", "analyze", first)
@@ -604,4 +611,99 @@ fn a_host_killed_mid_burst_loses_no_acknowledged_call_and_reopens_cleanly() {
         .max()
         .unwrap();
     assert!(results.iter().all(|r| r.call_id > max_acknowledged));
+}
+
+#[test]
+fn concurrent_installs_of_one_file_install_it_once_and_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    let file = plugin("word-stats");
+    let results: Vec<Result<_, ServiceError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| host.install(&file)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let installed: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(installed.len(), 1, "{results:?}");
+    for error in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(error, ServiceError::AlreadyInstalled { same: true, .. }),
+            "{error}"
+        );
+    }
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    let record = host.invoke("word-stats", "analyze", &story).unwrap();
+    assert_eq!(record.result.status, Outcome::Ok, "{:?}", record.result);
+}
+
+#[test]
+fn a_tampered_data_dir_is_refused_without_harm_and_fails_only_its_own_plugin() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    let (word_stats, sanitizer) = {
+        let host = host(&data);
+        let word_stats = host.install(&plugin("word-stats")).unwrap().plugin;
+        let sanitizer = host.install(&plugin("story-sanitizer")).unwrap().plugin;
+        host.invoke("word-stats", "analyze", &story).unwrap();
+        // The audit store and its WAL files (present while it is open) are the operator's
+        // alone.
+        for name in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+            let mode = std::fs::metadata(data.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name}: {mode:o}");
+        }
+        (word_stats, sanitizer)
+    };
+
+    // One plugin's file disappears: a dispatch still runs the other, and the missing one's
+    // result says what is wrong and what to do.
+    std::fs::remove_file(data.join("plugins").join(&word_stats.id).join("plugin.so")).unwrap();
+    let service = host(&data);
+    let records = service.dispatch("analyze", &story).unwrap();
+    assert_eq!(records.len(), 2);
+    let by_name: BTreeMap<&str, &CallRecord> =
+        records.iter().map(|r| (r.plugin.as_str(), r)).collect();
+    assert_eq!(by_name["story-sanitizer"].result.status, Outcome::Ok);
+    let missing = &by_name["word-stats"].result;
+    assert_eq!(missing.status, Outcome::Denied);
+    assert!(
+        missing
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("install it again"),
+        "{missing:?}"
+    );
+    drop(service);
+
+    // A row whose id was rewritten to climb out of the store: nothing outside is removed.
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), "mine").unwrap();
+    let db = rusqlite::Connection::open(data.join("audit.db")).unwrap();
+    db.execute(
+        "UPDATE plugins SET id = '../../victim', installed_at = 999999999999999 WHERE id = ?1",
+        [&sanitizer.id],
+    )
+    .unwrap();
+    drop(db);
+    let host = host(&data);
+    // A time past year 9999 is shown, not a panic.
+    assert!(
+        host.list()
+            .unwrap()
+            .iter()
+            .any(|p| p.name == "story-sanitizer")
+    );
+    let error = host.uninstall("story-sanitizer").unwrap_err();
+    assert!(error.to_string().contains("not a SHA-256"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
+        "mine"
+    );
 }
