@@ -1035,6 +1035,8 @@ impl Host {
                     .map(|v| format!("{} {}", v.rule, v.detail))
                     .or_else(|| result.error.clone())
                     .unwrap_or_default();
+                // Plugin-chosen text: a bounded excerpt in the status line.
+                let last: String = last.chars().take(200).collect();
                 let reason = format!(
                     "{count} calls with violations within {} (latest: {last})",
                     humantime::format_duration(window)

@@ -19,52 +19,97 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Reads the token from `data_dir`, creating it (mode 0600) if there is none yet.
+///
+/// A new token is written to a temporary file and linked into place, so a second `serve`
+/// starting at the same moment reads a whole token, never an empty file.
 pub fn load_or_create(data_dir: &Path) -> io::Result<String> {
     let path = token_path(data_dir);
     let named =
         |error: io::Error| io::Error::new(error.kind(), format!("{}: {error}", path.display()));
-    match fs::OpenOptions::new()
+    match read(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let temp = data_dir.join(format!(".{TOKEN_FILE}.{}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-    {
-        Ok(mut file) => {
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| named(io::Error::other(e.to_string())))?;
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            file.write_all(format!("{token}\n").as_bytes())
-                .map_err(named)?;
-            file.sync_all().map_err(named)?;
-            Ok(token)
-        }
+        .open(&temp)
+        .map_err(named)?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| named(io::Error::other(e.to_string())))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let written = file
+        .write_all(format!("{token}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::hard_link(&temp, &path));
+    let _ = fs::remove_file(&temp);
+    match written {
+        Ok(()) => Ok(token),
+        // Another `serve` linked its token first: use that one.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read(&path),
         Err(e) => Err(named(e)),
     }
 }
 
+/// Reads the token file: not through a symbolic link, a regular file of this user that no
+/// one else can read, checked on the open descriptor (no window between check and read).
 fn read(path: &Path) -> io::Result<String> {
-    let metadata = fs::metadata(path)?;
-    if metadata.mode() & 0o077 != 0 {
-        return Err(io::Error::new(
+    use std::io::Read;
+    let refuse = |kind, why: String| {
+        io::Error::new(
+            kind,
+            format!("{}: {why}; delete it to make a new one", path.display()),
+        )
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse(
+                io::ErrorKind::PermissionDenied,
+                "the API token is a symbolic link".into(),
+            ),
+            _ => e,
+        })?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(refuse(
+            io::ErrorKind::InvalidData,
+            "the API token is not a regular file".into(),
+        ));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if metadata.uid() != euid {
+        return Err(refuse(
             io::ErrorKind::PermissionDenied,
             format!(
-                "{}: the API token is accessible to other users (mode {:o}); `chmod 600` it or delete it to make a new one",
-                path.display(),
+                "the API token belongs to uid {}, not to this user ({euid})",
+                metadata.uid()
+            ),
+        ));
+    }
+    if metadata.mode() & 0o077 != 0 {
+        return Err(refuse(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the API token is accessible to other users (mode {:o}); `chmod 600` it or",
                 metadata.mode() & 0o777
             ),
         ));
     }
-    let token = fs::read_to_string(path)
+    let mut token = String::new();
+    file.take(4096)
+        .read_to_string(&mut token)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let token = token.trim().to_string();
     if token.len() < 32 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(io::Error::new(
+        return Err(refuse(
             io::ErrorKind::InvalidData,
-            format!(
-                "{}: not a usable API token (at least 32 printable characters); delete it to make a new one",
-                path.display()
-            ),
+            "not a usable API token (at least 32 printable characters)".into(),
         ));
     }
     Ok(token)
@@ -78,8 +123,10 @@ pub fn authorized(header: Option<&[u8]>, token: &str) -> Result<(), &'static str
             "missing bearer token: send `Authorization: Bearer <token>` (the token is in the data dir's api-token file)",
         );
     };
-    let Some(given) = header.strip_prefix(b"Bearer ") else {
-        return Err("the Authorization header is not `Bearer <token>`");
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    let given = match header.split_at_checked(7) {
+        Some((scheme, given)) if scheme.eq_ignore_ascii_case(b"bearer ") => given,
+        _ => return Err("the Authorization header is not `Bearer <token>`"),
     };
     let expected = token.as_bytes();
     let same = given.len() == expected.len()
@@ -109,7 +156,9 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert_eq!(load_or_create(dir.path()).unwrap(), token);
         assert!(authorized(Some(format!("Bearer {token}").as_bytes()), &token).is_ok());
+        assert!(authorized(Some(format!("bearer {token}").as_bytes()), &token).is_ok());
         assert!(authorized(Some(b"Bearer nope"), &token).is_err());
+        assert!(authorized(Some(b"Bear"), &token).is_err());
         assert!(authorized(None, &token).is_err());
         fs::set_permissions(token_path(dir.path()), fs::Permissions::from_mode(0o644)).unwrap();
         let error = load_or_create(dir.path()).unwrap_err();
@@ -117,5 +166,12 @@ mod tests {
             error.to_string().contains("accessible to other users"),
             "{error}"
         );
+        // A symbolic link in its place is refused, not followed.
+        let elsewhere = dir.path().join("elsewhere");
+        fs::rename(token_path(dir.path()), &elsewhere).unwrap();
+        fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, token_path(dir.path())).unwrap();
+        let error = load_or_create(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
     }
 }

@@ -719,6 +719,26 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     })
 }
 
+/// `text` (written by a plugin: an error, a path it asked for) made safe for a terminal:
+/// control characters escaped, so no escape sequence reaches the operator's terminal, and
+/// cut at 1024 characters.
+pub(crate) fn printable(text: &str) -> String {
+    const MAX_CHARS: usize = 1024;
+    let mut shown = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_CHARS {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 pub(crate) fn print_result(
     out: &mut impl Write,
     line: usize,
@@ -735,7 +755,7 @@ pub(crate) fn print_result(
         let usage = &result.usage;
         let detail = match (&result.output, &result.error) {
             (Some(output), _) => output.to_string(),
-            (None, Some(error)) => error.clone(),
+            (None, Some(error)) => printable(error),
             (None, None) => String::new(),
         };
         writeln!(
@@ -746,5 +766,20 @@ pub(crate) fn print_result(
             usage.wall_ms,
             usage.peak_rss_kb
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn plugin_text_cannot_drive_the_terminal_and_is_bounded() {
+        assert_eq!(printable("plain path/ünïcode"), "plain path/ünïcode");
+        assert_eq!(printable("\x1b[2Jgone\r\n"), "\\u{1b}[2Jgone\\r\\n");
+        let long = "x".repeat(5000);
+        let shown = printable(&long);
+        assert_eq!(shown.chars().count(), 1025);
+        assert!(shown.ends_with('…'));
     }
 }

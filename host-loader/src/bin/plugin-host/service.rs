@@ -473,7 +473,7 @@ fn print_record(
         let result = &record.result;
         let detail = match (&result.output, &result.error) {
             (Some(output), _) => output.to_string(),
-            (None, Some(error)) => error.clone(),
+            (None, Some(error)) => crate::printable(error),
             (None, None) => String::new(),
         };
         writeln!(
@@ -514,7 +514,7 @@ fn print_security_report(out: &mut impl Write, r: &SecurityReport) -> Result<()>
         p.status.as_str(),
         p.status_reason
             .as_deref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", crate::printable(r)))
             .unwrap_or_default(),
         p.status_since
     )?;
@@ -587,7 +587,10 @@ fn print_security_report(out: &mut impl Write, r: &SecurityReport) -> Result<()>
             writeln!(
                 out,
                 "  {} call {} {} {}",
-                v.time, v.call_id, v.rule, v.detail
+                v.time,
+                v.call_id,
+                v.rule,
+                crate::printable(&v.detail)
             )?;
         }
     }
@@ -609,7 +612,7 @@ fn print_audit_entry(out: &mut impl Write, entry: &AuditEntry) -> std::io::Resul
         } => {
             let violations: Vec<String> = violations
                 .iter()
-                .map(|v| format!("{} {}", v.rule, v.detail))
+                .map(|v| format!("{} {}", v.rule, crate::printable(&v.detail)))
                 .collect();
             writeln!(
                 out,
@@ -618,7 +621,7 @@ fn print_audit_entry(out: &mut impl Write, entry: &AuditEntry) -> std::io::Resul
                 usage.wall_ms,
                 error
                     .as_deref()
-                    .map(|e| format!("  {e}"))
+                    .map(|e| format!("  {}", crate::printable(e)))
                     .unwrap_or_default(),
                 if violations.is_empty() {
                     String::new()
