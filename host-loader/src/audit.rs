@@ -327,6 +327,9 @@ pub struct AuditFilter {
     pub plugin_id: Option<String>,
     /// Only entries at or after this Unix time, in milliseconds.
     pub since_ms: Option<i64>,
+    /// Only the latest this many entries (still oldest first); `None` for all. Bounds what
+    /// one query loads and holds the store's lock for.
+    pub limit: Option<usize>,
 }
 
 /// The audit store. Share it by reference: the connection is behind a mutex.
@@ -356,6 +359,9 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// How many of a plugin's violations a report lists (the latest); the count covers them all.
+pub const REPORTED_VIOLATIONS: i64 = 100;
 
 /// Now, as Unix milliseconds.
 pub fn now_ms() -> i64 {
@@ -824,16 +830,18 @@ impl Audit {
         Ok(stats)
     }
 
-    /// Every violation of the plugin, oldest first.
+    /// The latest [`REPORTED_VIOLATIONS`] violations of the plugin, oldest first (the total is
+    /// in [`UsageStats::violations`]).
     pub fn violations(&self, plugin_id: &str) -> Result<Vec<ViolationEntry>, AuditError> {
         let connection = self.lock();
         let mut statement = connection
             .prepare(
-                "SELECT call_id, time, rule, detail FROM violations WHERE plugin_id = ?1 ORDER BY id",
+                "SELECT call_id, time, rule, detail FROM violations WHERE plugin_id = ?1
+                 ORDER BY id DESC LIMIT ?2",
             )
             .map_err(|e| self.sqlite(e))?;
-        statement
-            .query_map([plugin_id], |row| {
+        let latest: Vec<ViolationEntry> = statement
+            .query_map(params![plugin_id, REPORTED_VIOLATIONS], |row| {
                 Ok(ViolationEntry {
                     call_id: row.get(0)?,
                     time: format_time(row.get(1)?),
@@ -842,7 +850,8 @@ impl Audit {
                 })
             })
             .and_then(|rows| rows.collect())
-            .map_err(|e| self.sqlite(e))
+            .map_err(|e| self.sqlite(e))?;
+        Ok(latest.into_iter().rev().collect())
     }
 
     /// How many of the plugin's calls at or after `since_ms` had a violation, counting only
@@ -892,44 +901,27 @@ impl Audit {
     pub fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AuditError> {
         let plugin = filter.plugin_id.as_deref();
         let since = filter.since_ms.unwrap_or(i64::MIN);
+        // SQLite's LIMIT -1 is no limit.
+        let limit = filter
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let connection = self.lock();
+        // The calls first (the latest `limit`), so the violations can be bounded to them.
+        let calls: Vec<(i64, i64, AuditEntry)>;
         let mut entries: Vec<(i64, u8, i64, AuditEntry)> = Vec::new();
 
-        let mut violations: BTreeMap<i64, Vec<Violation>> = BTreeMap::new();
-        {
-            let mut statement = connection
-                .prepare(
-                    "SELECT call_id, rule, detail FROM violations
-                     WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2 ORDER BY id",
-                )
-                .map_err(|e| self.sqlite(e))?;
-            let rows = statement
-                .query_map(params![plugin, since], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        Violation {
-                            rule: row.get(1)?,
-                            detail: row.get(2)?,
-                        },
-                    ))
-                })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| self.sqlite(e))?;
-            for (call, violation) in rows {
-                violations.entry(call).or_default().push(violation);
-            }
-        }
         {
             let mut statement = connection
                 .prepare(
                     "SELECT id, time, plugin_id, plugin_name, hook, status, error, cpu_ms, wall_ms,
                      peak_rss_kb, file_ops, net_requests, db_queries, worker_pid, bytes_in,
                      bytes_out FROM calls
-                     WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2 ORDER BY id",
+                     WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2
+                     ORDER BY id DESC LIMIT ?3",
                 )
                 .map_err(|e| self.sqlite(e))?;
             let rows = statement
-                .query_map(params![plugin, since], |row| {
+                .query_map(params![plugin, since, limit], |row| {
                     let id: i64 = row.get(0)?;
                     let time: i64 = row.get(1)?;
                     let get = |i| row.get::<_, i64>(i).map(unclamp);
@@ -961,25 +953,53 @@ impl Audit {
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| self.sqlite(e))?;
-            for (time, id, mut entry) in rows {
-                if let AuditEntry::Call {
-                    violations: list, ..
-                } = &mut entry
-                {
-                    *list = violations.remove(&id).unwrap_or_default();
-                }
-                entries.push((time, 1, id, entry));
+            calls = rows.into_iter().rev().collect();
+        }
+        let mut violations: BTreeMap<i64, Vec<Violation>> = BTreeMap::new();
+        {
+            let mut statement = connection
+                .prepare(
+                    "SELECT call_id, rule, detail FROM violations
+                     WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2 AND call_id >= ?3
+                     ORDER BY id",
+                )
+                .map_err(|e| self.sqlite(e))?;
+            let first_call = calls.first().map_or(i64::MAX, |(_, id, _)| *id);
+            let rows = statement
+                .query_map(params![plugin, since, first_call], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        Violation {
+                            rule: row.get(1)?,
+                            detail: row.get(2)?,
+                        },
+                    ))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sqlite(e))?;
+            for (call, violation) in rows {
+                violations.entry(call).or_default().push(violation);
             }
+        }
+        for (time, id, mut entry) in calls {
+            if let AuditEntry::Call {
+                violations: list, ..
+            } = &mut entry
+            {
+                *list = violations.remove(&id).unwrap_or_default();
+            }
+            entries.push((time, 1, id, entry));
         }
         {
             let mut statement = connection
                 .prepare(
                     "SELECT id, time, plugin_id, plugin_name, kind, detail FROM events
-                     WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2 ORDER BY id",
+                     WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2
+                     ORDER BY id DESC LIMIT ?3",
                 )
                 .map_err(|e| self.sqlite(e))?;
             let rows = statement
-                .query_map(params![plugin, since], |row| {
+                .query_map(params![plugin, since, limit], |row| {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, i64>(1)?,
@@ -1009,7 +1029,14 @@ impl Audit {
             }
         }
         entries.sort_by_key(|(time, kind, id, _)| (*time, *kind, *id));
-        Ok(entries.into_iter().map(|(_, _, _, entry)| entry).collect())
+        let skip = filter
+            .limit
+            .map_or(0, |limit| entries.len().saturating_sub(limit));
+        Ok(entries
+            .into_iter()
+            .skip(skip)
+            .map(|(_, _, _, entry)| entry)
+            .collect())
     }
 
     /// Plugin ids and names that appear in the trail (installed or not), for resolving an id
@@ -1067,6 +1094,54 @@ fn unclamp(value: i64) -> u64 {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
+
+    #[test]
+    fn a_limit_keeps_the_latest_entries_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::open(&dir.path().join("audit.db")).unwrap();
+        let mut ids = Vec::new();
+        for status in [
+            Outcome::Ok,
+            Outcome::Violation,
+            Outcome::Ok,
+            Outcome::Violation,
+        ] {
+            let mut result = CallResult::failed(status, "x", Usage::default());
+            if status == Outcome::Violation {
+                result.violations.push(Violation {
+                    rule: "path".into(),
+                    detail: format!("call {}", ids.len()),
+                });
+            }
+            let entry = CallEntry {
+                plugin_id: "abc",
+                plugin_name: "p",
+                hook: "analyze",
+                result: &result,
+            };
+            ids.push(audit.record_call(&entry).unwrap());
+        }
+        let filter = |limit| AuditFilter {
+            plugin_id: None,
+            since_ms: None,
+            limit,
+        };
+        let call_ids = |entries: Vec<AuditEntry>| -> Vec<(i64, usize)> {
+            entries
+                .into_iter()
+                .map(|e| match e {
+                    AuditEntry::Call { id, violations, .. } => (id, violations.len()),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let latest = call_ids(audit.entries(&filter(Some(3))).unwrap());
+        assert_eq!(latest, [(ids[1], 1), (ids[2], 0), (ids[3], 1)]);
+        assert_eq!(call_ids(audit.entries(&filter(None)).unwrap()).len(), 4);
+        let violations = audit.violations("abc").unwrap();
+        assert_eq!(violations.len(), 2);
+        assert_eq!(violations[0].call_id, ids[1]);
+    }
 
     #[test]
     fn calls_and_violations_round_trip_and_count() {

@@ -121,7 +121,8 @@ pub struct SecurityReport {
     pub enforcement: Enforcement,
     /// Usage statistics over every recorded call.
     pub usage: UsageStats,
-    /// Every violation, oldest first.
+    /// The latest violations (at most [`crate::audit::REPORTED_VIOLATIONS`]), oldest first;
+    /// `usage.violations` counts them all.
     pub violations: Vec<ViolationEntry>,
 }
 

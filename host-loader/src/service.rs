@@ -69,6 +69,13 @@ pub const POLICY_FILE: &str = "policy.toml";
 /// The audit database's file name in the data dir.
 pub const AUDIT_FILE: &str = "audit.db";
 
+/// How many audit entries `audit` and `GET /audit` return unless asked for another number:
+/// the latest ones. A trail grows without end; one answer must not.
+pub const DEFAULT_AUDIT_LIMIT: usize = 1000;
+
+/// The most entries one `GET /audit` may ask for.
+pub const MAX_AUDIT_LIMIT: usize = 100_000;
+
 /// How failed plugins are restarted and when they are quarantined.
 #[derive(Debug, Clone)]
 pub struct Recovery {
@@ -682,11 +689,13 @@ impl Host {
     }
 
     /// The audit trail, oldest first; `plugin` may name a plugin that is no longer installed
-    /// (by name or full id), `since_ms` is Unix milliseconds.
+    /// (by name or full id), `since_ms` is Unix milliseconds, `limit` keeps only the latest
+    /// that many entries ([`DEFAULT_AUDIT_LIMIT`] is what the CLI and the API use unless told).
     pub fn audit_entries(
         &self,
         plugin: Option<&str>,
         since_ms: Option<i64>,
+        limit: Option<usize>,
     ) -> Result<Vec<AuditEntry>, ServiceError> {
         let plugin_id = match plugin {
             None => None,
@@ -705,6 +714,7 @@ impl Host {
         Ok(self.audit.entries(&AuditFilter {
             plugin_id,
             since_ms,
+            limit,
         })?)
     }
 

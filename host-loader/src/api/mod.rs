@@ -284,13 +284,32 @@ async fn audit(
     let Query(query) = query.map_err(|rejection| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_query", rejection.body_text())
     })?;
-    if let Some(unknown) = query.keys().find(|k| *k != "plugin" && *k != "since") {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !["plugin", "since", "limit"].contains(&k.as_str()))
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_query",
-            format!("unknown query parameter `{unknown}` (known: plugin, since)"),
+            format!("unknown query parameter `{unknown}` (known: plugin, since, limit)"),
         ));
     }
+    let limit = match query.get("limit") {
+        None => service::DEFAULT_AUDIT_LIMIT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=service::MAX_AUDIT_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    format!(
+                        "limit: `{text}` is not a number from 1 to {}",
+                        service::MAX_AUDIT_LIMIT
+                    ),
+                ));
+            }
+        },
+    };
     let since = match query.get("since") {
         Some(text) => Some(parse_since(text, now_ms()).map_err(|message| {
             ApiError::new(
@@ -303,7 +322,7 @@ async fn audit(
     };
     let plugin = query.get("plugin").cloned();
     let entries = blocking(&state, move |host| {
-        host.audit_entries(plugin.as_deref(), since)
+        host.audit_entries(plugin.as_deref(), since, Some(limit))
     })
     .await?;
     Ok(Json(entries).into_response())

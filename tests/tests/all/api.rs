@@ -289,6 +289,14 @@ fn bad_requests_get_json_errors_and_lose_nothing() {
         (status, &body["error"]["code"]),
         (405, &Value::from("method_not_allowed"))
     );
+    for bad in ["/audit?limit=0", "/audit?limit=many", "/audit?limit=100001"] {
+        let (status, body) = server.get(bad);
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &Value::from("bad_query")),
+            "{bad}"
+        );
+    }
     let (status, body) = server.get("/audit?since=whenever");
     assert_eq!(
         (status, &body["error"]["code"]),

@@ -302,7 +302,9 @@ fn install_refuses_denied_plugins_with_reasons_and_manages_the_installed_set() {
     assert!(error.to_string().contains("greedy-exfil"), "{error}");
     assert!(host.list().unwrap().is_empty());
     assert!(!dir.path().join("plugins").read_dir().unwrap().any(|_| true));
-    let refused = host.audit_entries(Some("greedy-exfil"), None).unwrap();
+    let refused = host
+        .audit_entries(Some("greedy-exfil"), None, None)
+        .unwrap();
     let refused = serde_json::to_value(&refused).unwrap();
     assert_eq!(refused[0]["event"], "install_refused");
     assert_eq!(refused[0]["detail"]["decision"]["decision"], "deny");
@@ -369,7 +371,7 @@ fn install_refuses_denied_plugins_with_reasons_and_manages_the_installed_set() {
     assert!(!so.exists());
     assert!(host.list().unwrap().is_empty());
     let history =
-        serde_json::to_value(host.audit_entries(Some(&installed.id), None).unwrap()).unwrap();
+        serde_json::to_value(host.audit_entries(Some(&installed.id), None, None).unwrap()).unwrap();
     let kinds: Vec<String> = history
         .as_array()
         .unwrap()

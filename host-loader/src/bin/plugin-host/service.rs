@@ -136,6 +136,9 @@ pub enum ServiceCommand {
         /// Only entries since TIME: RFC 3339 (2026-12-04T05:00:00Z) or a duration ago (10m, 2h).
         #[arg(long)]
         since: Option<String>,
+        /// Only the latest N entries (0: all of them).
+        #[arg(long, value_name = "N", default_value_t = host_loader::service::DEFAULT_AUDIT_LIMIT)]
+        limit: usize,
         /// Print the entries as JSON.
         #[arg(long)]
         json: bool,
@@ -343,6 +346,7 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
         ServiceCommand::Audit {
             plugin,
             since,
+            limit,
             json,
         } => {
             let since = match since {
@@ -352,7 +356,11 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
                 ),
                 None => None,
             };
-            let entries = host(&dir, None)?.audit_entries(plugin.as_deref(), since)?;
+            let entries = host(&dir, None)?.audit_entries(
+                plugin.as_deref(),
+                since,
+                (limit != 0).then_some(limit),
+            )?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
             } else {
