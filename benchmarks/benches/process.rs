@@ -91,7 +91,10 @@ fn layer_cost(c: &mut Criterion) {
         let result = worker.call("echo", black_box(&input));
         assert_eq!(result.status, Outcome::Ok, "{result:?}");
         for layer in leave_out {
-            assert!(!worker.layers().iter().any(|l| l == layer), "{layer} was left out");
+            assert!(
+                !worker.layers().iter().any(|l| l == layer),
+                "{layer} was left out"
+            );
         }
         drop(worker);
     };

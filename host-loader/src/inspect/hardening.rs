@@ -45,7 +45,7 @@ fn inside_origin(entry: &[u8]) -> bool {
         .strip_prefix(b"$ORIGIN")
         .or_else(|| entry.strip_prefix(b"${ORIGIN}"));
     match rest {
-        Some(rest) if rest.is_empty() => true,
+        Some([]) => true,
         Some(rest) => {
             rest.first() == Some(&b'/') && !rest.split(|&b| b == b'/').any(|part| part == b"..")
         }
