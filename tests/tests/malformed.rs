@@ -139,7 +139,7 @@ fn base_plugin() -> Vec<u8> {
 fn variants(base: &[u8]) -> Vec<Variant> {
     let header = Header::parse(base).unwrap();
     let sections = SectionTable::parse(&header, base).unwrap();
-    let segments = Segments::parse(&header, &sections, base).unwrap();
+    let segments = Segments::parse(&header, base).unwrap();
     let len = base.len() as u64;
     let mut out = Vec::new();
     let mut add = |name: String, bytes: Vec<u8>, expect: Option<&'static [&'static str]>| {

@@ -70,12 +70,7 @@ pub fn references(file: &ElfFile<'_>, slots: &[u64]) -> Option<Vec<Reference>> {
         .segments
         .iter()
         .filter(|p| p.kind == PT_LOAD && p.flags & PF_X != 0)
-        .filter_map(|p| {
-            Some((
-                p.vaddr,
-                super::read::slice_at(file.data, p.offset, p.filesz)?,
-            ))
-        })
+        .filter_map(|p| Some((p.vaddr, p.file_bytes(file.data).ok()?)))
         .collect();
 
     // Pass 1: PLT stubs (`jmp *slot(%rip)`, possibly after `endbr64` and a `bnd` prefix), in

@@ -1,52 +1,27 @@
 //! The dynamic section, as the loader reads it: through `PT_DYNAMIC` and addresses
 //! translated by the loadable segments.
 //!
-//! [`Dynamic::parse`] collects what inspection needs: `DT_NEEDED`, `DT_RPATH`, `DT_RUNPATH`
-//! (as bytes), text relocation flags, the constructor arrays, the symbol and string table
-//! addresses, and the relocation tables ([`Rela`]). Counts come from sizes that are checked
-//! against the segment bytes present before anything is allocated.
+//! `object` decodes the entries ([`object::read::elf::Dyn`]) and the relocations
+//! ([`object::read::elf::Rela`]); [`Dynamic::parse`] collects what
+//! inspection needs: `DT_NEEDED`, `DT_RPATH`, `DT_RUNPATH` (as bytes), text relocation flags,
+//! the constructor arrays, the symbol and string table addresses, and the relocation tables
+//! ([`Rela`]). Every table is a slice of bytes already checked to be in the file, so counts
+//! cost nothing before they are checked.
 
 use super::error::{ElfError, Malformed};
-use super::header::Header;
-use super::read::{Class, Reader, Table, string_at};
+use super::header::{Class, Header, raw};
+use super::read::{bytes_at, entsize_error, string_at, table_error};
 use super::segments::{PT_DYNAMIC, Segments};
+use object::Endianness;
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::ReadRef;
+use object::read::elf::{Dyn as _, FileHeader, Rela as _};
 
-/// `DT_NULL`: end of the dynamic section.
-pub const DT_NULL: u64 = 0;
-/// `DT_NEEDED`: a library to load.
-pub const DT_NEEDED: u64 = 1;
-/// `DT_PLTRELSZ`.
-pub const DT_PLTRELSZ: u64 = 2;
-/// `DT_STRTAB`.
-pub const DT_STRTAB: u64 = 5;
-/// `DT_SYMTAB`.
-pub const DT_SYMTAB: u64 = 6;
-/// `DT_RELA`.
-pub const DT_RELA: u64 = 7;
-/// `DT_RELASZ`.
-pub const DT_RELASZ: u64 = 8;
-/// `DT_RELAENT`.
-pub const DT_RELAENT: u64 = 9;
-/// `DT_STRSZ`.
-pub const DT_STRSZ: u64 = 10;
-/// `DT_RPATH`.
-pub const DT_RPATH: u64 = 15;
-/// `DT_TEXTREL`.
-pub const DT_TEXTREL: u64 = 22;
-/// `DT_JMPREL`.
-pub const DT_JMPREL: u64 = 23;
-/// `DT_INIT_ARRAY`.
-pub const DT_INIT_ARRAY: u64 = 25;
-/// `DT_INIT_ARRAYSZ`.
-pub const DT_INIT_ARRAYSZ: u64 = 27;
-/// `DT_RUNPATH`.
-pub const DT_RUNPATH: u64 = 29;
-/// `DT_FLAGS`.
-pub const DT_FLAGS: u64 = 30;
-/// `DT_PREINIT_ARRAYSZ`.
-pub const DT_PREINIT_ARRAYSZ: u64 = 33;
-/// `DF_TEXTREL` in `DT_FLAGS`.
-pub const DF_TEXTREL: u64 = 4;
+pub use object::elf::{
+    DF_TEXTREL, DT_FLAGS, DT_INIT_ARRAY, DT_INIT_ARRAYSZ, DT_JMPREL, DT_NEEDED, DT_NULL, DT_PLTREL,
+    DT_PLTRELSZ, DT_PREINIT_ARRAYSZ, DT_REL, DT_RELA, DT_RELAENT, DT_RELASZ, DT_RPATH, DT_RUNPATH,
+    DT_STRSZ, DT_STRTAB, DT_SYMTAB, DT_TEXTREL,
+};
 
 /// One relocation with addend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,110 +66,116 @@ impl<'data> Dynamic<'data> {
         segments: &Segments,
         data: &'data [u8],
     ) -> Result<Dynamic<'data>, ElfError> {
-        let Some(phdr) = segments.by_kind(PT_DYNAMIC) else {
-            return Ok(Dynamic::default());
-        };
-        let r = header.reader(data);
-        let entsize = r.word_size().saturating_mul(2);
-        let count = phdr.filesz.checked_div(entsize).unwrap_or(0);
-        let table = r.table(phdr.offset, count, entsize, entsize, "dynamic section")?;
-        let mut entries = Vec::new();
-        for at in table.entries() {
-            let tag = r.word(at, "dynamic entry")?;
-            if tag == DT_NULL {
-                break;
-            }
-            let value = r.word(at.saturating_add(r.word_size()), "dynamic entry")?;
-            entries.push((tag, value));
+        match header.class {
+            Class::Elf32 => parse_as::<FileHeader32<Endianness>>(header, segments, data),
+            Class::Elf64 => parse_as::<FileHeader64<Endianness>>(header, segments, data),
         }
-        let first = |tag: u64| entries.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v);
-        let mut dynamic = Dynamic {
-            textrel: first(DT_TEXTREL).is_some()
-                || first(DT_FLAGS).is_some_and(|f| f & DF_TEXTREL != 0),
-            init_array: first(DT_INIT_ARRAY).map(|a| (a, first(DT_INIT_ARRAYSZ).unwrap_or(0))),
-            preinit_array_size: first(DT_PREINIT_ARRAYSZ).unwrap_or(0),
-            symtab: first(DT_SYMTAB),
-            strtab: first(DT_STRTAB),
-            ..Dynamic::default()
-        };
-
-        let string_tags = [DT_NEEDED, DT_RPATH, DT_RUNPATH];
-        if entries.iter().any(|(t, _)| string_tags.contains(t)) {
-            let (Some(strtab), Some(strsz)) = (dynamic.strtab, first(DT_STRSZ)) else {
-                return Err(ElfError::malformed(
-                    Malformed::BadString,
-                    "dynamic section: DT_NEEDED/DT_RPATH/DT_RUNPATH without DT_STRTAB and DT_STRSZ",
-                ));
-            };
-            let offset = segments.file_offset(strtab, strsz, "dynamic string table (DT_STRTAB)")?;
-            let strings = r.bytes(offset, strsz, "dynamic string table")?;
-            for (tag, value) in &entries {
-                let list = match *tag {
-                    DT_NEEDED => &mut dynamic.needed,
-                    DT_RPATH => &mut dynamic.rpath,
-                    DT_RUNPATH => &mut dynamic.runpath,
-                    _ => continue,
-                };
-                list.push(string_at(strings, *value, "dynamic entry string")?);
-            }
-        }
-
-        let relaent = first(DT_RELAENT).unwrap_or(rela_size(r.class));
-        for (addr_tag, size_tag, what) in [
-            (DT_RELA, DT_RELASZ, "relocation table (DT_RELA)"),
-            (DT_JMPREL, DT_PLTRELSZ, "PLT relocation table (DT_JMPREL)"),
-        ] {
-            let (Some(addr), Some(size)) = (first(addr_tag), first(size_tag)) else {
-                continue;
-            };
-            if size == 0 {
-                continue;
-            }
-            let offset = segments.file_offset(addr, size, what)?;
-            let count = size.checked_div(relaent).unwrap_or(0);
-            let table = r.table(offset, count, relaent, rela_size(r.class), what)?;
-            read_relocations(&r, &table, &mut dynamic.relocations)?;
-        }
-        Ok(dynamic)
     }
 }
 
-/// Bytes of one `Elf*_Rela`.
-pub fn rela_size(class: Class) -> u64 {
-    match class {
-        Class::Elf32 => 12,
-        Class::Elf64 => 24,
-    }
-}
+fn parse_as<'data, Elf: FileHeader<Endian = Endianness>>(
+    header: &Header,
+    segments: &Segments,
+    data: &'data [u8],
+) -> Result<Dynamic<'data>, ElfError> {
+    let Some(phdr) = segments.by_kind(PT_DYNAMIC) else {
+        return Ok(Dynamic::default());
+    };
+    let endian = header.endian;
+    let bytes = bytes_at(
+        data,
+        phdr.offset,
+        phdr.filesz,
+        "dynamic section (PT_DYNAMIC)",
+    )?;
+    let entries: &[Elf::Dyn] = object::pod::slice_from_all_bytes(bytes).map_err(|()| {
+        ElfError::malformed(
+            Malformed::Inconsistent,
+            format!(
+                "dynamic section (PT_DYNAMIC): offset {:#x} is not aligned for its entries",
+                phdr.offset
+            ),
+        )
+    })?;
+    let end = entries
+        .iter()
+        .position(|d| d.d_tag(endian).into() == u64::from(DT_NULL))
+        .unwrap_or(entries.len());
+    let entries = entries.get(..end).unwrap_or_default();
+    let first = |tag: u32| {
+        entries
+            .iter()
+            .find(|d| d.d_tag(endian).into() == u64::from(tag))
+            .map(|d| d.d_val(endian).into())
+    };
+    let mut dynamic = Dynamic {
+        textrel: first(DT_TEXTREL).is_some()
+            || first(DT_FLAGS).is_some_and(|f| f & u64::from(DF_TEXTREL) != 0),
+        init_array: first(DT_INIT_ARRAY).map(|a| (a, first(DT_INIT_ARRAYSZ).unwrap_or(0))),
+        preinit_array_size: first(DT_PREINIT_ARRAYSZ).unwrap_or(0),
+        symtab: first(DT_SYMTAB),
+        strtab: first(DT_STRTAB),
+        ..Dynamic::default()
+    };
 
-fn read_relocations(r: &Reader<'_>, table: &Table, out: &mut Vec<Rela>) -> Result<(), ElfError> {
-    const W: &str = "relocation";
-    out.reserve(usize::try_from(table.count).unwrap_or(0));
-    for at in table.entries() {
-        let word = r.word_size();
-        let offset = r.word(at, W)?;
-        let info = r.word(at.saturating_add(word), W)?;
-        let addend = r.word(at.saturating_add(word.saturating_mul(2)), W)?;
-        let (symbol, kind, addend) = match r.class {
-            Class::Elf64 => (
-                u32::try_from(info >> 32).unwrap_or(u32::MAX),
-                u32::try_from(info & 0xffff_ffff).unwrap_or(u32::MAX),
-                i64::from_ne_bytes(addend.to_ne_bytes()),
-            ),
-            Class::Elf32 => (
-                u32::try_from(info >> 8).unwrap_or(u32::MAX),
-                u32::try_from(info & 0xff).unwrap_or(u32::MAX),
-                i64::from(i32::from_ne_bytes(
-                    u32::try_from(addend).unwrap_or(0).to_ne_bytes(),
-                )),
-            ),
+    let string_tags = [DT_NEEDED, DT_RPATH, DT_RUNPATH].map(u64::from);
+    if entries
+        .iter()
+        .any(|d| string_tags.contains(&d.d_tag(endian).into()))
+    {
+        let (Some(strtab), Some(strsz)) = (dynamic.strtab, first(DT_STRSZ)) else {
+            return Err(ElfError::malformed(
+                Malformed::BadString,
+                "dynamic section: DT_NEEDED/DT_RPATH/DT_RUNPATH without DT_STRTAB and DT_STRSZ",
+            ));
         };
-        out.push(Rela {
-            offset,
-            symbol,
-            kind,
-            addend,
-        });
+        let offset = segments.file_offset(strtab, strsz, "dynamic string table (DT_STRTAB)")?;
+        let strings = bytes_at(data, offset, strsz, "dynamic string table")?;
+        for entry in entries {
+            let tag = entry.d_tag(endian).into();
+            let (list, what) = match u32::try_from(tag) {
+                Ok(DT_NEEDED) => (&mut dynamic.needed, "DT_NEEDED entry"),
+                Ok(DT_RPATH) => (&mut dynamic.rpath, "DT_RPATH entry"),
+                Ok(DT_RUNPATH) => (&mut dynamic.runpath, "DT_RUNPATH entry"),
+                _ => continue,
+            };
+            list.push(string_at(strings, entry.d_val(endian).into(), what)?);
+        }
     }
-    Ok(())
+
+    // DT_RELA, and DT_JMPREL unless DT_PLTREL says its entries are DT_REL (no addend; not
+    // used on the hosts we run on).
+    let entsize = size_of::<Elf::Rela>();
+    let mips64el = raw::<Elf>(data)?.is_mips64el(endian);
+    for (addr_tag, size_tag, what) in [
+        (DT_RELA, DT_RELASZ, "relocation table (DT_RELA)"),
+        (DT_JMPREL, DT_PLTRELSZ, "PLT relocation table (DT_JMPREL)"),
+    ] {
+        let (Some(addr), Some(size)) = (first(addr_tag), first(size_tag)) else {
+            continue;
+        };
+        if size == 0 || (addr_tag == DT_JMPREL && first(DT_PLTREL) == Some(u64::from(DT_REL))) {
+            continue;
+        }
+        if let Some(declared) = first(DT_RELAENT)
+            && declared != entsize as u64
+        {
+            return Err(entsize_error(what, "DT_RELAENT", declared, entsize));
+        }
+        let offset = segments.file_offset(addr, size, what)?;
+        let count = size.checked_div(entsize as u64).unwrap_or(0);
+        let table: &[Elf::Rela] = usize::try_from(count)
+            .ok()
+            .and_then(|count| data.read_slice_at(offset, count).ok())
+            .ok_or_else(|| table_error(what, count, entsize as u64, offset, data.len()))?;
+        // `table` is a slice of the file: this allocation is bounded by the file's size.
+        dynamic.relocations.reserve(table.len());
+        dynamic.relocations.extend(table.iter().map(|rela| Rela {
+            offset: rela.r_offset(endian).into(),
+            symbol: rela.r_sym(endian, mips64el),
+            kind: rela.r_type(endian, mips64el),
+            addend: rela.r_addend(endian).into(),
+        }));
+    }
+    Ok(dynamic)
 }

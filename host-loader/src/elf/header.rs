@@ -1,19 +1,26 @@
-//! The ELF file header, decoded for either class and byte order.
+//! The ELF file header, decoded by `object` for either class and byte order.
 //!
-//! [`Header::parse`] decodes the identification bytes and the header fields of a 32- or
-//! 64-bit, little- or big-endian file; whether the file suits this host is a separate step
+//! [`Header::parse`] checks the identification bytes (magic, class, data encoding, version)
+//! and has `object` decode the header fields of a 32- or 64-bit, little- or big-endian file
+//! ([`object::read::elf::FileHeader`]); whether the file suits this host is a separate step
 //! ([`Header::check_host`]), so a file for another machine is *described* correctly ("32-bit,
 //! big endian, ARM") before it is refused.
 
 use super::error::{ElfError, Malformed};
-use super::read::{Class, Endian, Reader};
+use object::Endianness;
+use object::elf::{ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, EV_CURRENT};
+use object::read::ReadRef;
+use object::read::elf::FileHeader;
 
-/// `e_type` of a shared object (and of a PIE executable).
-pub const ET_DYN: u16 = 3;
-/// `e_machine` of x86-64.
-pub const EM_X86_64: u16 = 62;
-/// `e_machine` of AArch64.
-pub const EM_AARCH64: u16 = 183;
+pub use object::Endianness as Endian;
+
+/// Index of the class byte in `e_ident`.
+const EI_CLASS: usize = 4;
+/// Index of the data encoding byte in `e_ident`.
+const EI_DATA: usize = 5;
+/// Index of the version byte in `e_ident`.
+const EI_VERSION: usize = 6;
+pub use object::elf::{EM_AARCH64, EM_X86_64, ET_DYN};
 
 /// The machine this host runs, and how to name it.
 #[cfg(target_arch = "x86_64")]
@@ -21,6 +28,15 @@ pub const HOST_MACHINE: (u16, &str) = (EM_X86_64, "x86_64 (64-bit, little endian
 /// The machine this host runs, and how to name it.
 #[cfg(target_arch = "aarch64")]
 pub const HOST_MACHINE: (u16, &str) = (EM_AARCH64, "aarch64 (64-bit, little endian)");
+
+/// ELF class: the width of addresses and offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// `ELFCLASS32`.
+    Elf32,
+    /// `ELFCLASS64`.
+    Elf64,
+}
 
 /// The decoded file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +65,44 @@ pub struct Header {
     pub shstrndx: u16,
 }
 
+/// `object`'s header of a file whose identification has been checked, for class `Elf`.
+pub(crate) fn raw<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<&Elf, ElfError> {
+    Elf::parse(data).map_err(|_| {
+        let (class, size) = if Elf::is_type_64_sized() {
+            ("64-bit", 64)
+        } else {
+            ("32-bit", 52)
+        };
+        ElfError::malformed(
+            Malformed::Truncated,
+            format!(
+                "ELF header: the file has {} bytes, a {class} header needs {size}",
+                data.len()
+            ),
+        )
+    })
+}
+
+fn decode<Elf: FileHeader<Endian = Endianness>>(elf: &Elf, class: Class, endian: Endian) -> Header {
+    Header {
+        class,
+        endian,
+        kind: elf.e_type(endian),
+        machine: elf.e_machine(endian),
+        phoff: elf.e_phoff(endian).into(),
+        shoff: elf.e_shoff(endian).into(),
+        phentsize: elf.e_phentsize(endian),
+        phnum: elf.e_phnum(endian),
+        shentsize: elf.e_shentsize(endian),
+        shnum: elf.e_shnum(endian),
+        shstrndx: elf.e_shstrndx(endian),
+    }
+}
+
 impl Header {
     /// Decodes the header of a 32- or 64-bit ELF file of either byte order.
     pub fn parse(data: &[u8]) -> Result<Header, ElfError> {
-        if data.get(..4) != Some(b"\x7fELF".as_slice()) {
+        if data.get(..4) != Some(ELFMAG.as_slice()) {
             let detail = match data.len() {
                 0 => "the file is empty".to_string(),
                 1..=3 => format!("only {} bytes", data.len()),
@@ -60,20 +110,20 @@ impl Header {
             };
             return Err(ElfError::NotElf { detail });
         }
-        let ident = |index: usize, what: &str| {
-            data.get(index).copied().ok_or_else(|| {
-                ElfError::malformed(
-                    Malformed::Truncated,
-                    format!(
-                        "ELF identification: the file ends before its {what} byte ({} bytes)",
-                        data.len()
-                    ),
-                )
-            })
-        };
-        let class = match ident(4, "class")? {
-            1 => Class::Elf32,
-            2 => Class::Elf64,
+        // The 16 identification bytes (`EI_NIDENT`): magic, class, data encoding, version.
+        let ident = data.read_bytes_at(0, 16).map_err(|()| {
+            ElfError::malformed(
+                Malformed::Truncated,
+                format!(
+                    "ELF identification: the file has {} bytes, the identification needs 16",
+                    data.len()
+                ),
+            )
+        })?;
+        let byte = |index: usize| ident.get(index).copied().unwrap_or(0);
+        let class = match byte(EI_CLASS) {
+            ELFCLASS32 => Class::Elf32,
+            ELFCLASS64 => Class::Elf64,
             other => {
                 return Err(ElfError::malformed(
                     Malformed::BadIdent,
@@ -81,9 +131,9 @@ impl Header {
                 ));
             }
         };
-        let endian = match ident(5, "data encoding")? {
-            1 => Endian::Little,
-            2 => Endian::Big,
+        let endian = match byte(EI_DATA) {
+            ELFDATA2LSB => Endian::Little,
+            ELFDATA2MSB => Endian::Big,
             other => {
                 return Err(ElfError::malformed(
                     Malformed::BadIdent,
@@ -93,53 +143,34 @@ impl Header {
                 ));
             }
         };
-        let size: u64 = match class {
-            Class::Elf32 => 52,
-            Class::Elf64 => 64,
-        };
-        if (data.len() as u64) < size {
+        let version = byte(EI_VERSION);
+        if version != EV_CURRENT {
             return Err(ElfError::malformed(
-                Malformed::Truncated,
+                Malformed::BadIdent,
                 format!(
-                    "ELF header: the file has {} bytes, a {} header needs {size}",
-                    data.len(),
-                    class_name(class)
+                    "ELF identification version byte is {version} (1, EV_CURRENT, is the only version)"
                 ),
             ));
         }
-        let r = Reader {
-            data,
-            class,
-            endian,
-        };
-        const W: &str = "ELF header";
-        // Offsets of the fields after e_entry differ by class (e_entry, e_phoff, e_shoff are
-        // words).
-        let [phoff, shoff, phentsize, phnum, shentsize, shnum, shstrndx] = match class {
-            Class::Elf32 => [28, 32, 42, 44, 46, 48, 50],
-            Class::Elf64 => [32, 40, 54, 56, 58, 60, 62],
-        };
-        Ok(Header {
-            class,
-            endian,
-            kind: r.u16(16, W)?,
-            machine: r.u16(18, W)?,
-            phoff: r.word(phoff, W)?,
-            shoff: r.word(shoff, W)?,
-            phentsize: r.u16(phentsize, W)?,
-            phnum: r.u16(phnum, W)?,
-            shentsize: r.u16(shentsize, W)?,
-            shnum: r.u16(shnum, W)?,
-            shstrndx: r.u16(shstrndx, W)?,
+        Ok(match class {
+            Class::Elf32 => decode(
+                raw::<object::elf::FileHeader32<Endianness>>(data)?,
+                class,
+                endian,
+            ),
+            Class::Elf64 => decode(
+                raw::<object::elf::FileHeader64<Endianness>>(data)?,
+                class,
+                endian,
+            ),
         })
     }
 
-    /// A reader over `data` in this header's class and byte order.
-    pub fn reader<'data>(&self, data: &'data [u8]) -> Reader<'data> {
-        Reader {
-            data,
-            class: self.class,
-            endian: self.endian,
+    /// The size of an address or offset in this class.
+    pub fn word_size(&self) -> u64 {
+        match self.class {
+            Class::Elf32 => 4,
+            Class::Elf64 => 8,
         }
     }
 

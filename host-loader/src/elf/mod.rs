@@ -1,13 +1,21 @@
 //! A read-only view of an ELF file, from bytes only, that a hostile file cannot break.
 //!
-//! The parser is our own, one structure per file: [`header`] (both classes and byte orders),
-//! [`sections`] (extended numbering, names as bytes), [`segments`] (address translation
-//! through the containing `PT_LOAD`), [`dynamic`] (the loader's view: `DT_NEEDED`, paths,
-//! flags, relocations), [`symbols`] (`.dynsym`/`.symtab`). Every read of the file goes through
-//! the checked helpers in [`read`]: offsets, sizes and counts are checked (with checked
-//! arithmetic) against the bytes present before anything is read or allocated, so no input
-//! makes it panic, loop for long, or allocate more than a small multiple of the file's size.
-//! The lints below keep it that way: no indexing that can panic, no unchecked arithmetic.
+//! The byte-level decoding is the `object` crate's ([`object::read::elf`]), as the developer
+//! guide asks: its readers check every offset, size and count against the bytes present (with
+//! checked arithmetic) and hand out slices of the file instead of allocating, and they are
+//! maintained and fuzzed upstream. This module is the layer on top, one structure per file:
+//! [`header`] (both classes and byte orders, refused with the precise reason when they are not
+//! the host's), [`sections`] (extended numbering, names as bytes), [`segments`] (address
+//! translation through the containing `PT_LOAD`), [`dynamic`] (the loader's view: `DT_NEEDED`,
+//! paths, flags, relocations), [`symbols`] (`.dynsym`/`.symtab`). What is ours is small: the
+//! checks `object` leaves to its callers (entry sizes, a section name table that agrees with
+//! the count, string tables that are string tables, every section and loadable segment inside
+//! the file), choosing the `PT_LOAD` that contains an address, and turning every failure into
+//! an [`ElfError`] with a stable code and a message naming the structure and the fault
+//! (`object`'s own message is kept as detail where it reports the error). Decoded tables are
+//! kept only after `object` has proved their bytes are in the file, so no input makes this
+//! panic, loop for long, or allocate more than a small multiple of the file's size. The lints
+//! below keep our part that way: no indexing that can panic, no unchecked arithmetic.
 //!
 //! - [`ElfFile::parse`] decodes any ELF file (32/64-bit, either byte order) into its tables.
 //! - [`ElfView::parse`] is what the host uses: it refuses, with a precise reason, a file that
@@ -26,7 +34,7 @@ pub mod dynamic;
 mod error;
 pub mod header;
 mod manifest;
-pub mod read;
+mod read;
 pub mod sections;
 pub mod segments;
 pub mod symbols;
@@ -73,10 +81,9 @@ impl<'data> ElfFile<'data> {
                 sections.data_of(section, data, &format!("section {index}"))?;
             }
         }
-        let segments = Segments::parse(&header, &sections, data)?;
-        let r = header.reader(data);
+        let segments = Segments::parse(&header, data)?;
         for segment in segments.iter().filter(|p| p.kind == PT_LOAD) {
-            r.bytes(segment.offset, segment.filesz, "loadable segment")?;
+            read::bytes_at(data, segment.offset, segment.filesz, "loadable segment")?;
         }
         let dynamic = Dynamic::parse(&header, &segments, data)?;
         let dynsym = match sections.by_kind(SHT_DYNSYM) {
@@ -113,6 +120,35 @@ impl<'data> ElfFile<'data> {
                 SymbolTable::parse(&self.header, &self.sections, index, &section, self.data)
             })
             .transpose()
+    }
+
+    /// The address- or offset-sized word (4 bytes in ELF32, 8 in ELF64, in the file's byte
+    /// order) at virtual address `address`, read through the `PT_LOAD` segment that contains
+    /// it; `what` names it for the error.
+    pub fn word_at_address(&self, address: u64, what: &str) -> Result<u64, ElfError> {
+        use object::read::ReadRef;
+        let size = self.header.word_size();
+        let offset = self.segments.file_offset(address, size, what)?;
+        let endian = self.header.endian;
+        let word = match self.header.class {
+            header::Class::Elf32 => self
+                .data
+                .read_at::<object::U32<object::Endianness>>(offset)
+                .map(|w| u64::from(w.get(endian))),
+            header::Class::Elf64 => self
+                .data
+                .read_at::<object::U64<object::Endianness>>(offset)
+                .map(|w| w.get(endian)),
+        };
+        word.map_err(|()| {
+            ElfError::malformed(
+                Malformed::Truncated,
+                format!(
+                    "{what}: {size} bytes at offset {offset:#x} run past the end of the {}-byte file",
+                    self.data.len()
+                ),
+            )
+        })
     }
 
     /// The section called `name` and its bytes, if present.
@@ -268,6 +304,68 @@ mod tests {
         s[32..40].copy_from_slice(&size.to_le_bytes());
         s[40..44].copy_from_slice(&link.to_le_bytes());
         s
+    }
+
+    #[test]
+    fn a_32_bit_big_endian_file_decodes_through_object() {
+        // Header, then two 40-byte section headers at 0x40 (null, .shstrtab), then the names.
+        let names: &[u8] = b"\0.shstrtab\0";
+        let mut file = vec![0u8; 0x40 + 80];
+        file[..7].copy_from_slice(b"\x7fELF\x01\x02\x01");
+        file[16..18].copy_from_slice(&3u16.to_be_bytes());
+        file[18..20].copy_from_slice(&40u16.to_be_bytes()); // ARM
+        file[32..36].copy_from_slice(&0x40u32.to_be_bytes()); // e_shoff
+        file[46..48].copy_from_slice(&40u16.to_be_bytes()); // e_shentsize
+        file[48..50].copy_from_slice(&2u16.to_be_bytes()); // e_shnum
+        file[50..52].copy_from_slice(&1u16.to_be_bytes()); // e_shstrndx
+        let strtab = 0x40 + 40;
+        file[strtab..strtab + 4].copy_from_slice(&1u32.to_be_bytes()); // sh_name
+        file[strtab + 4..strtab + 8].copy_from_slice(&3u32.to_be_bytes()); // SHT_STRTAB
+        file[strtab + 16..strtab + 20].copy_from_slice(&(0x40u32 + 80).to_be_bytes());
+        file[strtab + 20..strtab + 24].copy_from_slice(&(names.len() as u32).to_be_bytes());
+        file.extend_from_slice(names);
+        let elf = ElfFile::parse(&file).unwrap();
+        assert_eq!(
+            (elf.header.class, elf.header.endian, elf.header.machine),
+            (header::Class::Elf32, header::Endian::Big, 40)
+        );
+        assert_eq!(elf.sections.len(), 2);
+        assert!(elf.section(b".shstrtab").unwrap().is_some());
+        // The host refuses it, naming what it is.
+        let err = ElfView::parse(&file).unwrap_err();
+        assert!(err.to_string().contains("32-bit, big endian, ARM"), "{err}");
+        // A section header size that is not a 32-bit section header's.
+        file[46..48].copy_from_slice(&64u16.to_be_bytes());
+        assert_eq!(ElfFile::parse(&file).unwrap_err().code(), "ELF_BAD_ENTSIZE");
+    }
+
+    #[test]
+    fn wrong_entry_sizes_and_versions_are_refused_with_codes() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let header = header::Header::parse(&me).unwrap();
+        // EI_VERSION other than EV_CURRENT.
+        let mut bad = me.clone();
+        bad[6] = 2;
+        assert_eq!(ElfView::parse(&bad).unwrap_err().code(), "ELF_BAD_IDENT");
+        // e_phentsize that is not one program header.
+        let mut bad = me.clone();
+        bad[54..56].copy_from_slice(&57u16.to_le_bytes());
+        assert_eq!(ElfView::parse(&bad).unwrap_err().code(), "ELF_BAD_ENTSIZE");
+        // .dynsym's sh_entsize 0 and 25.
+        let (index, _) = ElfView::parse(&me)
+            .unwrap()
+            .file()
+            .sections
+            .by_kind(SHT_DYNSYM)
+            .unwrap();
+        let at = usize::try_from(header.shoff).unwrap() + usize::try_from(index).unwrap() * 64;
+        for entsize in [0u64, 25] {
+            let mut bad = me.clone();
+            bad[at + 56..at + 64].copy_from_slice(&entsize.to_le_bytes());
+            let err = ElfView::parse(&bad).unwrap_err();
+            assert_eq!(err.code(), "ELF_BAD_ENTSIZE", "{err}");
+            assert!(err.to_string().contains("sh_entsize"), "{err}");
+        }
     }
 
     #[test]

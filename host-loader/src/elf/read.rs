@@ -1,218 +1,99 @@
-//! Bounds-checked reads from the file's bytes: the only place hostile offsets, sizes and
-//! counts meet the data.
+//! The glue between `object`'s readers and our errors.
 //!
-//! [`Reader`] knows the file's class (32/64-bit) and byte order and reads integers at an
-//! offset, returning an [`ElfError`] instead of panicking when the bytes are not there.
-//! [`Table`] is a checked array of fixed-size entries: its count times its entry size is
-//! checked against the bytes present *before* anything is allocated for it, so a file that
-//! claims four billion entries costs nothing.
+//! The byte-level reading is `object`'s ([`object::read::ReadRef`] for `&[u8]`: offsets and
+//! sizes checked, `Result` instead of panics; [`object::read::StringTable`] for names). What
+//! is ours is the error each failure becomes: an [`ElfError`] with a stable code and a message
+//! that names the structure, the field and the fault.
 
 use super::error::{ElfError, Malformed};
+use object::read::{ReadRef, StringTable};
 
-/// ELF class: the width of addresses and offsets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// `ELFCLASS32`.
-    Elf32,
-    /// `ELFCLASS64`.
-    Elf64,
+/// `len` bytes at `offset` of `data`; `what` names the structure for the error.
+pub(crate) fn bytes_at<'data>(
+    data: &'data [u8],
+    offset: u64,
+    len: u64,
+    what: &str,
+) -> Result<&'data [u8], ElfError> {
+    // `object` hands out zero bytes at any offset; an offset past the end is still wrong.
+    let past_end = len == 0 && offset > data.len() as u64;
+    let bytes = if past_end {
+        Err(())
+    } else {
+        data.read_bytes_at(offset, len)
+    };
+    bytes.map_err(|()| {
+        ElfError::malformed(
+            Malformed::Truncated,
+            format!(
+                "{what}: {len} bytes at offset {offset:#x} run past the end of the {}-byte file",
+                data.len()
+            ),
+        )
+    })
 }
 
-/// ELF data encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endian {
-    /// `ELFDATA2LSB`.
-    Little,
-    /// `ELFDATA2MSB`.
-    Big,
+/// Why a table of `count` entries of `entsize` bytes at `offset` could not be read from a
+/// file of `file_len` bytes: its size overflows ([`Malformed::BadCount`]) or it runs past the
+/// end of the file ([`Malformed::Truncated`]).
+pub(crate) fn table_error(
+    what: &str,
+    count: u64,
+    entsize: u64,
+    offset: u64,
+    file_len: usize,
+) -> ElfError {
+    if count.checked_mul(entsize).is_none() {
+        return ElfError::malformed(
+            Malformed::BadCount,
+            format!("{what}: {count} entries of {entsize} bytes overflow"),
+        );
+    }
+    ElfError::malformed(
+        Malformed::Truncated,
+        format!(
+            "{what}: {count} entries of {entsize} bytes at offset {offset:#x} run past the end of the {file_len}-byte file"
+        ),
+    )
 }
 
-/// Integer reads at offsets of one file, in its class and byte order.
-#[derive(Debug, Clone, Copy)]
-pub struct Reader<'data> {
-    /// The whole file.
-    pub data: &'data [u8],
-    /// Its class.
-    pub class: Class,
-    /// Its byte order.
-    pub endian: Endian,
+/// The error for an entry size that is not the size of the structure `what` holds.
+pub(crate) fn entsize_error(what: &str, field: &str, entsize: u64, expected: usize) -> ElfError {
+    let detail = if entsize == 0 {
+        format!("{what}: {field} is 0")
+    } else {
+        format!("{what}: {field} is {entsize}, but one entry is {expected} bytes")
+    };
+    ElfError::malformed(Malformed::BadEntrySize, detail)
 }
 
-/// `offset + len` as a range of `data`, if every byte is present.
-pub fn slice_at(data: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
-    let start = usize::try_from(offset).ok()?;
-    let len = usize::try_from(len).ok()?;
-    data.get(start..start.checked_add(len)?)
-}
-
-impl<'data> Reader<'data> {
-    /// `len` bytes at `offset`; `what` names the structure for the error.
-    pub fn bytes(&self, offset: u64, len: u64, what: &str) -> Result<&'data [u8], ElfError> {
-        slice_at(self.data, offset, len).ok_or_else(|| {
-            ElfError::malformed(
-                Malformed::Truncated,
-                format!(
-                    "{what}: {len} bytes at offset {offset:#x} run past the end of the {}-byte file",
-                    self.data.len()
-                ),
-            )
-        })
-    }
-
-    fn array<const N: usize>(&self, offset: u64, what: &str) -> Result<[u8; N], ElfError> {
-        let bytes = self.bytes(offset, N as u64, what)?;
-        // `bytes` has exactly N bytes, so this cannot fail; the error is for completeness.
-        <[u8; N]>::try_from(bytes)
-            .map_err(|_| ElfError::malformed(Malformed::Truncated, format!("{what}: short read")))
-    }
-
-    /// A byte.
-    pub fn u8(&self, offset: u64, what: &str) -> Result<u8, ElfError> {
-        Ok(self.array::<1>(offset, what)?[0])
-    }
-
-    /// A 16-bit integer.
-    pub fn u16(&self, offset: u64, what: &str) -> Result<u16, ElfError> {
-        let raw = self.array(offset, what)?;
-        Ok(match self.endian {
-            Endian::Little => u16::from_le_bytes(raw),
-            Endian::Big => u16::from_be_bytes(raw),
-        })
-    }
-
-    /// A 32-bit integer.
-    pub fn u32(&self, offset: u64, what: &str) -> Result<u32, ElfError> {
-        let raw = self.array(offset, what)?;
-        Ok(match self.endian {
-            Endian::Little => u32::from_le_bytes(raw),
-            Endian::Big => u32::from_be_bytes(raw),
-        })
-    }
-
-    /// A 64-bit integer.
-    pub fn u64(&self, offset: u64, what: &str) -> Result<u64, ElfError> {
-        let raw = self.array(offset, what)?;
-        Ok(match self.endian {
-            Endian::Little => u64::from_le_bytes(raw),
-            Endian::Big => u64::from_be_bytes(raw),
-        })
-    }
-
-    /// An address or offset: 32 bits in ELF32, 64 bits in ELF64.
-    pub fn word(&self, offset: u64, what: &str) -> Result<u64, ElfError> {
-        match self.class {
-            Class::Elf32 => self.u32(offset, what).map(u64::from),
-            Class::Elf64 => self.u64(offset, what),
-        }
-    }
-
-    /// The size of a word in this class.
-    pub fn word_size(&self) -> u64 {
-        match self.class {
-            Class::Elf32 => 4,
-            Class::Elf64 => 8,
-        }
-    }
-
-    /// A checked table of `count` entries of `entsize` bytes at `offset`, whose entries must
-    /// be at least `min_entsize` bytes.
-    pub fn table(
-        &self,
-        offset: u64,
-        count: u64,
-        entsize: u64,
-        min_entsize: u64,
-        what: &str,
-    ) -> Result<Table, ElfError> {
-        if count == 0 {
-            return Ok(Table {
-                offset,
-                count: 0,
-                entsize,
-            });
-        }
-        if entsize < min_entsize {
-            return Err(ElfError::malformed(
-                Malformed::BadEntrySize,
-                format!(
-                    "{what}: entry size {entsize} is smaller than the {min_entsize} bytes of one entry"
-                ),
-            ));
-        }
-        let total = count.checked_mul(entsize).ok_or_else(|| {
-            ElfError::malformed(
-                Malformed::BadCount,
-                format!("{what}: {count} entries of {entsize} bytes overflow"),
-            )
-        })?;
-        if slice_at(self.data, offset, total).is_none() {
-            return Err(ElfError::malformed(
-                Malformed::Truncated,
-                format!(
-                    "{what}: {count} entries of {entsize} bytes at offset {offset:#x} run past the end of the {}-byte file",
-                    self.data.len()
-                ),
-            ));
-        }
-        Ok(Table {
-            offset,
-            count,
-            entsize,
-        })
-    }
-}
-
-/// A table whose every entry is known to be inside the file (see [`Reader::table`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Table {
-    /// File offset of the first entry.
-    pub offset: u64,
-    /// Number of entries.
-    pub count: u64,
-    /// Bytes per entry.
-    pub entsize: u64,
-}
-
-impl Table {
-    /// File offset of entry `index`, if `index < count`.
-    pub fn entry(&self, index: u64) -> Option<u64> {
-        if index >= self.count {
-            return None;
-        }
-        self.offset.checked_add(index.checked_mul(self.entsize)?)
-    }
-
-    /// File offsets of every entry.
-    pub fn entries(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.count).filter_map(|index| self.entry(index))
-    }
+/// An error `object` reported, as a malformed-file error of `kind` about `what` (object's
+/// message is the detail).
+pub(crate) fn object_error(kind: Malformed, what: &str, error: object::Error) -> ElfError {
+    ElfError::malformed(kind, format!("{what}: {error}"))
 }
 
 /// The NUL-terminated string at `offset` in the string table `strings`.
-pub fn string_at<'data>(
+pub(crate) fn string_at<'data>(
     strings: &'data [u8],
     offset: u64,
     what: &str,
 ) -> Result<&'data [u8], ElfError> {
-    let rest = usize::try_from(offset)
+    let table = StringTable::new(strings, 0, strings.len() as u64);
+    u32::try_from(offset)
         .ok()
-        .and_then(|start| strings.get(start..))
+        .and_then(|offset| table.get(offset).ok())
         .ok_or_else(|| {
+            let fault = if offset < strings.len() as u64 {
+                "is not NUL-terminated".to_string()
+            } else {
+                format!("is outside its {}-byte string table", strings.len())
+            };
             ElfError::malformed(
                 Malformed::BadString,
-                format!(
-                    "{what}: name offset {offset:#x} is outside its {}-byte string table",
-                    strings.len()
-                ),
+                format!("{what}: the name at offset {offset:#x} {fault}"),
             )
-        })?;
-    let end = rest.iter().position(|&b| b == 0).ok_or_else(|| {
-        ElfError::malformed(
-            Malformed::BadString,
-            format!("{what}: the name at offset {offset:#x} is not NUL-terminated"),
-        )
-    })?;
-    Ok(rest.get(..end).unwrap_or_default())
+        })
 }
 
 #[cfg(test)]
@@ -222,38 +103,35 @@ mod tests {
     #[test]
     fn reads_fail_cleanly_past_the_end() {
         let data = [1u8, 2, 3, 4, 5];
-        let le = Reader {
-            data: &data,
-            class: Class::Elf64,
-            endian: Endian::Little,
-        };
-        assert_eq!(le.u32(0, "x").unwrap(), 0x0403_0201);
-        let be = Reader {
-            endian: Endian::Big,
-            ..le
-        };
-        assert_eq!(be.u16(0, "x").unwrap(), 0x0102);
-        assert_eq!(le.u32(2, "x").unwrap_err().code(), "ELF_TRUNCATED");
-        assert_eq!(le.u64(u64::MAX, "x").unwrap_err().code(), "ELF_TRUNCATED");
+        assert_eq!(bytes_at(&data, 1, 4, "x").unwrap(), &data[1..]);
         assert_eq!(
-            le.table(0, u64::MAX, 8, 8, "t").unwrap_err().code(),
-            "ELF_BAD_COUNT"
-        );
-        assert_eq!(
-            le.table(0, 2, 0, 8, "t").unwrap_err().code(),
-            "ELF_BAD_ENTSIZE"
-        );
-        assert_eq!(
-            le.table(1, 1, 8, 8, "t").unwrap_err().code(),
+            bytes_at(&data, 2, 4, "x").unwrap_err().code(),
             "ELF_TRUNCATED"
         );
-        assert_eq!(string_at(b"ab\0cd\0", 3, "s").unwrap(), b"cd");
         assert_eq!(
-            string_at(b"ab", 0, "s").unwrap_err().code(),
-            "ELF_BAD_STRING"
+            bytes_at(&data, u64::MAX, 1, "x").unwrap_err().code(),
+            "ELF_TRUNCATED"
         );
+        assert_eq!(bytes_at(&data, 5, 0, "x").unwrap(), b"");
         assert_eq!(
-            string_at(b"ab\0", 9, "s").unwrap_err().code(),
+            bytes_at(&data, 6, 0, "x").unwrap_err().code(),
+            "ELF_TRUNCATED"
+        );
+        assert_eq!(table_error("t", u64::MAX, 8, 0, 5).code(), "ELF_BAD_COUNT");
+        assert_eq!(table_error("t", 2, 8, 0, 5).code(), "ELF_TRUNCATED");
+        assert_eq!(
+            entsize_error("t", "sh_entsize", 0, 24).code(),
+            "ELF_BAD_ENTSIZE"
+        );
+        assert_eq!(string_at(b"ab\0cd\0", 3, "s").unwrap(), b"cd");
+        let err = string_at(b"ab", 0, "s").unwrap_err();
+        assert_eq!(err.code(), "ELF_BAD_STRING");
+        assert!(err.to_string().contains("not NUL-terminated"), "{err}");
+        let err = string_at(b"ab\0", 9, "s").unwrap_err();
+        assert_eq!(err.code(), "ELF_BAD_STRING");
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert_eq!(
+            string_at(b"ab\0", u64::MAX, "s").unwrap_err().code(),
             "ELF_BAD_STRING"
         );
     }

@@ -1,25 +1,24 @@
 //! The section header table, with extended section numbering, and section names as bytes.
 //!
-//! [`SectionTable::parse`] reads the table once, after checking that every entry it claims is
-//! inside the file. When `e_shnum` is 0 the count is in section 0's `sh_size`; when
-//! `e_shstrndx` is `SHN_XINDEX` the name table's index is in section 0's `sh_link` (the gABI's
-//! extended numbering, used by files with 65280 sections or more). Names are compared as
+//! `object` reads the table ([`object::read::elf::FileHeader::section_headers`]): it checks
+//! that every entry the header claims is inside the file before handing out a slice of them,
+//! and resolves the gABI's extended numbering (when `e_shnum` is 0 the count is in section
+//! 0's `sh_size`; when `e_shstrndx` is `SHN_XINDEX` the name table's index is in section 0's
+//! `sh_link`; used by files with 65280 sections or more). [`SectionTable::parse`] turns each
+//! failure into an error with a code, and keeps the decoded headers. Names are compared as
 //! bytes: a name that is not UTF-8 is just a name that matches nothing we look for.
 
 use super::error::{ElfError, Malformed};
-use super::header::Header;
-use super::read::{Class, Reader, slice_at, string_at};
+use super::header::{Class, Header, raw};
+use super::read::{bytes_at, entsize_error, object_error, string_at, table_error};
+use object::Endianness;
+use object::elf::{FileHeader32, FileHeader64, SHN_UNDEF};
+use object::read::StringTable;
+use object::read::elf::{FileHeader, SectionHeader as _};
 
-/// `SHT_SYMTAB`.
-pub const SHT_SYMTAB: u32 = 2;
-/// `SHT_NOBITS`: occupies no file bytes (`.bss`).
-pub const SHT_NOBITS: u32 = 8;
-/// `SHT_DYNSYM`.
-pub const SHT_DYNSYM: u32 = 11;
-/// `SHT_SYMTAB_SHNDX`: the extended section indices of a symbol table.
-pub const SHT_SYMTAB_SHNDX: u32 = 18;
-/// `SHN_XINDEX`: the real index is elsewhere.
-pub const SHN_XINDEX: u16 = 0xffff;
+pub use object::elf::{
+    SHN_XINDEX, SHT_DYNSYM, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX,
+};
 
 /// One section header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,86 +50,120 @@ pub struct SectionTable<'data> {
     names: &'data [u8],
 }
 
-fn read_header(r: &Reader<'_>, at: u64) -> Result<SectionHeader, ElfError> {
-    const W: &str = "section header";
-    let field = |offset: u64| at.saturating_add(offset);
-    Ok(match r.class {
-        Class::Elf64 => SectionHeader {
-            name: r.u32(field(0), W)?,
-            kind: r.u32(field(4), W)?,
-            flags: r.u64(field(8), W)?,
-            addr: r.u64(field(16), W)?,
-            offset: r.u64(field(24), W)?,
-            size: r.u64(field(32), W)?,
-            link: r.u32(field(40), W)?,
-            info: r.u32(field(44), W)?,
-            entsize: r.u64(field(56), W)?,
-        },
-        Class::Elf32 => SectionHeader {
-            name: r.u32(field(0), W)?,
-            kind: r.u32(field(4), W)?,
-            flags: r.u32(field(8), W)?.into(),
-            addr: r.u32(field(12), W)?.into(),
-            offset: r.u32(field(16), W)?.into(),
-            size: r.u32(field(20), W)?.into(),
-            link: r.u32(field(24), W)?,
-            info: r.u32(field(28), W)?,
-            entsize: r.u32(field(36), W)?.into(),
-        },
-    })
+/// `object`'s section headers of the file described by `header` (extended numbering
+/// resolved), every one of them inside the file.
+pub(crate) fn raw_headers<'data, Elf: FileHeader<Endian = Endianness>>(
+    header: &Header,
+    data: &'data [u8],
+) -> Result<&'data [Elf::SectionHeader], ElfError> {
+    const W: &str = "section header table";
+    if header.shoff == 0 {
+        return Ok(&[]);
+    }
+    let elf = raw::<Elf>(data)?;
+    let endian = header.endian;
+    let entsize = size_of::<Elf::SectionHeader>();
+    if usize::from(header.shentsize) != entsize {
+        return Err(entsize_error(
+            W,
+            "e_shentsize",
+            header.shentsize.into(),
+            entsize,
+        ));
+    }
+    // With e_shnum 0 the count is section 0's sh_size: `object` reads section 0 first.
+    let count = elf.shnum(endian, data).map_err(|error| {
+        object_error(
+            Malformed::Truncated,
+            "section header table (section 0, which holds the extended section count)",
+            error,
+        )
+    })?;
+    elf.section_headers(endian, data)
+        .map_err(|_| table_error(W, count as u64, entsize as u64, header.shoff, data.len()))
 }
 
-/// Bytes of one section header in this class.
-pub fn header_size(class: Class) -> u64 {
-    match class {
-        Class::Elf32 => 40,
-        Class::Elf64 => 64,
+fn decode<Elf: FileHeader<Endian = Endianness>>(
+    raw: &Elf::SectionHeader,
+    endian: Endianness,
+) -> SectionHeader {
+    SectionHeader {
+        name: raw.sh_name(endian),
+        kind: raw.sh_type(endian),
+        flags: raw.sh_flags(endian).into(),
+        addr: raw.sh_addr(endian).into(),
+        offset: raw.sh_offset(endian).into(),
+        size: raw.sh_size(endian).into(),
+        link: raw.sh_link(endian),
+        info: raw.sh_info(endian),
+        entsize: raw.sh_entsize(endian).into(),
     }
+}
+
+fn parse_as<'data, Elf: FileHeader<Endian = Endianness>>(
+    header: &Header,
+    data: &'data [u8],
+) -> Result<SectionTable<'data>, ElfError> {
+    let raws = raw_headers::<Elf>(header, data)?;
+    // No table at all; an empty one (e_shnum 0 and section 0's sh_size 0) still has to agree
+    // with e_shstrndx, checked below.
+    if header.shoff == 0 || (raws.is_empty() && header.shstrndx == SHN_UNDEF) {
+        return Ok(SectionTable::default());
+    }
+    // `raws` is a slice of the file: this allocation is bounded by the file's size.
+    let headers: Vec<SectionHeader> = raws
+        .iter()
+        .map(|raw| decode::<Elf>(raw, header.endian))
+        .collect();
+    let mut sections = SectionTable {
+        headers,
+        names: &[],
+    };
+    // SHN_UNDEF: the file has no section name table.
+    if header.shstrndx != SHN_UNDEF {
+        let elf = raw::<Elf>(data)?;
+        let names_index = elf.shstrndx(header.endian, data).map_err(|error| {
+            object_error(
+                Malformed::BadIndex,
+                &format!(
+                    "the section name table index (e_shstrndx {:#x}, SHN_XINDEX means section 0's sh_link)",
+                    header.shstrndx
+                ),
+                error,
+            )
+        })?;
+        let names = sections.get(names_index).ok_or_else(|| {
+            ElfError::malformed(
+                Malformed::BadIndex,
+                format!(
+                    "the section name table index {names_index} is not below the section count {}",
+                    sections.len()
+                ),
+            )
+        })?;
+        sections.names = sections.data_of(&names, data, "section name table")?;
+    }
+    Ok(sections)
+}
+
+/// `object`'s view of the section headers, for its symbol table reader.
+pub(crate) fn raw_table<'data, Elf: FileHeader<Endian = Endianness>>(
+    header: &Header,
+    data: &'data [u8],
+) -> Result<object::read::elf::SectionTable<'data, Elf>, ElfError> {
+    Ok(object::read::elf::SectionTable::new(
+        raw_headers::<Elf>(header, data)?,
+        StringTable::default(),
+    ))
 }
 
 impl<'data> SectionTable<'data> {
     /// Reads the section header table described by `header`.
     pub fn parse(header: &Header, data: &'data [u8]) -> Result<SectionTable<'data>, ElfError> {
-        if header.shoff == 0 {
-            return Ok(SectionTable::default());
+        match header.class {
+            Class::Elf32 => parse_as::<FileHeader32<Endianness>>(header, data),
+            Class::Elf64 => parse_as::<FileHeader64<Endianness>>(header, data),
         }
-        let r = header.reader(data);
-        let min = header_size(r.class);
-        let entsize = u64::from(header.shentsize);
-        // Section 0 holds the extended counts; read it through a one-entry table first.
-        let first = r.table(header.shoff, 1, entsize, min, "section header table")?;
-        let zero = read_header(&r, first.offset)?;
-        let count = match header.shnum {
-            0 => zero.size,
-            n => u64::from(n),
-        };
-        let table = r.table(header.shoff, count, entsize, min, "section header table")?;
-        // `table` proved count * entsize bytes are present, so this allocation is bounded by
-        // the file's size.
-        let mut headers = Vec::with_capacity(usize::try_from(table.count).unwrap_or(0));
-        for at in table.entries() {
-            headers.push(read_header(&r, at)?);
-        }
-        let names_index = match header.shstrndx {
-            SHN_XINDEX => zero.link,
-            n => u32::from(n),
-        };
-        let mut sections = SectionTable {
-            headers,
-            names: &[],
-        };
-        if names_index != 0 {
-            let names = sections.get(names_index).ok_or_else(|| {
-                ElfError::malformed(
-                    Malformed::BadIndex,
-                    format!(
-                        "the section name table index {names_index} is not below the section count {count}"
-                    ),
-                )
-            })?;
-            sections.names = sections.data_of(&names, data, "section name table")?;
-        }
-        Ok(sections)
     }
 
     /// Every section header.
@@ -191,17 +224,7 @@ impl<'data> SectionTable<'data> {
         if section.kind == SHT_NOBITS {
             return Ok(&[]);
         }
-        slice_at(data, section.offset, section.size).ok_or_else(|| {
-            ElfError::malformed(
-                Malformed::Truncated,
-                format!(
-                    "{what}: section of {} bytes at offset {:#x} runs past the end of the {}-byte file",
-                    section.size,
-                    section.offset,
-                    data.len()
-                ),
-            )
-        })
+        bytes_at(data, section.offset, section.size, what)
     }
 
     /// The first section of type `kind`, with its index.

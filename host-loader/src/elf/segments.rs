@@ -1,28 +1,20 @@
 //! The program header table: what the loader maps, and address-to-file translation.
 //!
-//! [`Segments::file_offset`] translates a virtual address (as found in the dynamic section)
-//! to a file offset through the `PT_LOAD` segment that *contains* it, checking that the whole
-//! range lies in that segment's file bytes; the first segment is not assumed to be the one.
+//! `object` reads the table ([`object::read::elf::FileHeader::program_headers`], with
+//! `PN_XNUM` resolved through section 0); [`Segments::parse`] turns each failure into an error
+//! with a code and keeps the decoded headers. [`Segments::file_offset`] (ours: `object` has no
+//! such lookup) translates a virtual address, as found in the dynamic section, to a file
+//! offset through the `PT_LOAD` segment that *contains* it, checking that the whole range lies
+//! in that segment's file bytes; the first segment is not assumed to be the one.
 
 use super::error::{ElfError, Malformed};
-use super::header::Header;
-use super::read::{Class, Reader};
-use super::sections::SectionTable;
+use super::header::{Class, Header, raw};
+use super::read::{bytes_at, entsize_error, object_error, table_error};
+use object::Endianness;
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader as _};
 
-/// `PT_LOAD`.
-pub const PT_LOAD: u32 = 1;
-/// `PT_DYNAMIC`.
-pub const PT_DYNAMIC: u32 = 2;
-/// `PT_GNU_STACK`: its flags say whether the stack is executable.
-pub const PT_GNU_STACK: u32 = 0x6474_e551;
-/// Segment flag: executable.
-pub const PF_X: u32 = 1;
-/// Segment flag: writable.
-pub const PF_W: u32 = 2;
-/// Segment flag: readable.
-pub const PF_R: u32 = 4;
-/// `e_phnum` value meaning the count is in section 0's `sh_info`.
-pub const PN_XNUM: u16 = 0xffff;
+pub use object::elf::{PF_R, PF_W, PF_X, PN_XNUM, PT_DYNAMIC, PT_GNU_STACK, PT_LOAD};
 
 /// One program header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,61 +39,83 @@ pub struct Segments {
     headers: Vec<ProgramHeader>,
 }
 
-fn read_header(r: &Reader<'_>, at: u64) -> Result<ProgramHeader, ElfError> {
-    const W: &str = "program header";
-    let field = |offset: u64| at.saturating_add(offset);
-    Ok(match r.class {
-        Class::Elf64 => ProgramHeader {
-            kind: r.u32(field(0), W)?,
-            flags: r.u32(field(4), W)?,
-            offset: r.u64(field(8), W)?,
-            vaddr: r.u64(field(16), W)?,
-            filesz: r.u64(field(32), W)?,
-            memsz: r.u64(field(40), W)?,
-        },
-        Class::Elf32 => ProgramHeader {
-            kind: r.u32(field(0), W)?,
-            offset: r.u32(field(4), W)?.into(),
-            vaddr: r.u32(field(8), W)?.into(),
-            filesz: r.u32(field(16), W)?.into(),
-            memsz: r.u32(field(20), W)?.into(),
-            flags: r.u32(field(24), W)?,
-        },
-    })
+impl ProgramHeader {
+    /// The segment's bytes in the file (`p_offset`, `p_filesz`).
+    pub fn file_bytes<'data>(&self, data: &'data [u8]) -> Result<&'data [u8], ElfError> {
+        bytes_at(data, self.offset, self.filesz, "segment")
+    }
+}
+
+fn parse_as<Elf: FileHeader<Endian = Endianness>>(
+    header: &Header,
+    data: &[u8],
+) -> Result<Segments, ElfError> {
+    const W: &str = "program header table";
+    if header.phoff == 0 {
+        return Ok(Segments::default());
+    }
+    let elf = raw::<Elf>(data)?;
+    let endian = header.endian;
+    // With e_phnum PN_XNUM the count is section 0's sh_info: `object` reads section 0.
+    let count = elf.phnum(endian, data).map_err(|error| {
+        let section_entsize = size_of::<Elf::SectionHeader>();
+        if header.shoff == 0 {
+            ElfError::malformed(
+                Malformed::BadCount,
+                "program header table: e_phnum is PN_XNUM (0xffff) but there is no section 0 to hold the count",
+            )
+        } else if usize::from(header.shentsize) != section_entsize {
+            entsize_error(
+                "section header table",
+                "e_shentsize",
+                header.shentsize.into(),
+                section_entsize,
+            )
+        } else {
+            object_error(
+                Malformed::Truncated,
+                "program header table (section 0, which holds the extended count)",
+                error,
+            )
+        }
+    })?;
+    if count == 0 {
+        return Ok(Segments::default());
+    }
+    let entsize = size_of::<Elf::ProgramHeader>();
+    if usize::from(header.phentsize) != entsize {
+        return Err(entsize_error(
+            W,
+            "e_phentsize",
+            header.phentsize.into(),
+            entsize,
+        ));
+    }
+    let raws = elf
+        .program_headers(endian, data)
+        .map_err(|_| table_error(W, count as u64, entsize as u64, header.phoff, data.len()))?;
+    // `raws` is a slice of the file: this allocation is bounded by the file's size.
+    let headers = raws
+        .iter()
+        .map(|p| ProgramHeader {
+            kind: p.p_type(endian),
+            flags: p.p_flags(endian),
+            offset: p.p_offset(endian).into(),
+            vaddr: p.p_vaddr(endian).into(),
+            filesz: p.p_filesz(endian).into(),
+            memsz: p.p_memsz(endian).into(),
+        })
+        .collect();
+    Ok(Segments { headers })
 }
 
 impl Segments {
-    /// Reads the program header table described by `header` (`sections` supplies the count
-    /// when `e_phnum` is `PN_XNUM`).
-    pub fn parse(
-        header: &Header,
-        sections: &SectionTable<'_>,
-        data: &[u8],
-    ) -> Result<Segments, ElfError> {
-        let count = match header.phnum {
-            PN_XNUM => sections.get(0).map_or(0, |zero| u64::from(zero.info)),
-            n => u64::from(n),
-        };
-        if header.phoff == 0 || count == 0 {
-            return Ok(Segments::default());
+    /// Reads the program header table described by `header`.
+    pub fn parse(header: &Header, data: &[u8]) -> Result<Segments, ElfError> {
+        match header.class {
+            Class::Elf32 => parse_as::<FileHeader32<Endianness>>(header, data),
+            Class::Elf64 => parse_as::<FileHeader64<Endianness>>(header, data),
         }
-        let r = header.reader(data);
-        let min = match r.class {
-            Class::Elf32 => 32,
-            Class::Elf64 => 56,
-        };
-        let table = r.table(
-            header.phoff,
-            count,
-            header.phentsize.into(),
-            min,
-            "program header table",
-        )?;
-        let mut headers = Vec::with_capacity(usize::try_from(table.count).unwrap_or(0));
-        for at in table.entries() {
-            headers.push(read_header(&r, at)?);
-        }
-        Ok(Segments { headers })
     }
 
     /// Every program header.

@@ -1,35 +1,25 @@
 //! Symbol tables (`.dynsym`, `.symtab`) with names as bytes and extended section indices.
 //!
-//! [`SymbolTable::parse`] reads the table of a `SHT_DYNSYM` or `SHT_SYMTAB` section: the entry
-//! size must be at least one symbol (zero is an error, not a division), the entries and the
-//! linked string table must be inside the file, and a symbol whose `st_shndx` is `SHN_XINDEX`
-//! takes its section index from the table's `SHT_SYMTAB_SHNDX` section.
+//! `object` reads the table ([`object::read::elf::SymbolTable`]): the symbols of a
+//! `SHT_DYNSYM` or `SHT_SYMTAB` section, its linked string table, and the `SHT_SYMTAB_SHNDX`
+//! section that holds the real section index of a symbol whose `st_shndx` is `SHN_XINDEX`.
+//! [`SymbolTable::parse`] checks what `object` does not (the entry size must be one symbol:
+//! zero or any other value is an error, not a division; the link must name a string table)
+//! and turns every failure into an error with a code.
 
 use super::error::{ElfError, Malformed};
-use super::header::Header;
-use super::read::{Class, Reader, string_at};
-use super::sections::{SHN_XINDEX, SHT_SYMTAB_SHNDX, SectionHeader, SectionTable};
+use super::header::{Class, Header};
+use super::read::{entsize_error, object_error, string_at};
+use super::sections::{SHN_XINDEX, SHT_STRTAB, SectionHeader, SectionTable, raw_table};
+use object::Endianness;
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::SectionIndex;
+use object::read::elf::{FileHeader, Sym as _};
 
-/// `STB_LOCAL`.
-pub const STB_LOCAL: u8 = 0;
-/// `STB_GLOBAL`.
-pub const STB_GLOBAL: u8 = 1;
-/// `STB_WEAK`.
-pub const STB_WEAK: u8 = 2;
-/// `STT_OBJECT`.
-pub const STT_OBJECT: u8 = 1;
-/// `STT_FUNC`.
-pub const STT_FUNC: u8 = 2;
-/// `STT_GNU_IFUNC`: a function resolved at load time.
-pub const STT_GNU_IFUNC: u8 = 10;
-/// `STV_DEFAULT`.
-pub const STV_DEFAULT: u8 = 0;
-/// `STV_PROTECTED`.
-pub const STV_PROTECTED: u8 = 3;
-/// `SHN_UNDEF`.
-pub const SHN_UNDEF: u16 = 0;
-/// `SHN_ABS`.
-pub const SHN_ABS: u16 = 0xfff1;
+pub use object::elf::{
+    SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FUNC, STT_GNU_IFUNC, STT_OBJECT,
+    STV_DEFAULT, STV_PROTECTED,
+};
 
 /// One symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +70,79 @@ pub struct SymbolTable<'data> {
     symbols: Vec<Symbol<'data>>,
 }
 
-fn symbol_size(class: Class) -> u64 {
-    match class {
-        Class::Elf32 => 16,
-        Class::Elf64 => 24,
+fn parse_as<'data, Elf: FileHeader<Endian = Endianness>>(
+    header: &Header,
+    sections: &SectionTable<'data>,
+    index: u32,
+    section: &SectionHeader,
+    data: &'data [u8],
+) -> Result<SymbolTable<'data>, ElfError> {
+    let what = format!("symbol table (section {index})");
+    let entsize = size_of::<Elf::Sym>();
+    if section.entsize != entsize as u64 {
+        return Err(entsize_error(&what, "sh_entsize", section.entsize, entsize));
     }
+    let strings = sections.require(section.link, &format!("{what}: its string table"))?;
+    if section.link != 0 && strings.kind != SHT_STRTAB {
+        return Err(ElfError::malformed(
+            Malformed::Inconsistent,
+            format!(
+                "{what}: sh_link {} names a section of type {:#x}, not a string table",
+                section.link, strings.kind
+            ),
+        ));
+    }
+    // The names are looked up in the linked section's bytes (with `object`'s string table),
+    // so an error can say how large the table is.
+    let string_bytes = sections.data_of(&strings, data, &format!("{what}: its string table"))?;
+    let endian = header.endian;
+    let raw_sections = raw_table::<Elf>(header, data)?;
+    let index_usize = usize::try_from(index).unwrap_or(usize::MAX);
+    let raw_section = raw_sections
+        .section(SectionIndex(index_usize))
+        .map_err(|error| object_error(Malformed::BadIndex, &what, error))?;
+    let table = object::read::elf::SymbolTable::parse(
+        endian,
+        data,
+        &raw_sections,
+        SectionIndex(index_usize),
+        raw_section,
+    )
+    .map_err(|error| object_error(Malformed::Truncated, &what, error))?;
+    // `table` is a slice of the file: this allocation is bounded by the file's size.
+    let mut symbols = Vec::with_capacity(table.len());
+    for (number, symbol) in table.enumerate() {
+        let section = match symbol.st_shndx(endian) {
+            SHN_XINDEX => table.shndx(endian, number).ok_or_else(|| {
+                ElfError::malformed(
+                    Malformed::BadIndex,
+                    format!(
+                        "symbol {} has section index SHN_XINDEX but no extended section index entry",
+                        number.0
+                    ),
+                )
+            })?,
+            other => u32::from(other),
+        };
+        let name = string_at(string_bytes, symbol.st_name(endian).into(), "symbol name").map_err(
+            |error| match error {
+                ElfError::Malformed { kind, detail } => {
+                    ElfError::malformed(kind, format!("symbol {}: {detail}", number.0))
+                }
+                other => other,
+            },
+        )?;
+        symbols.push(Symbol {
+            name,
+            bind: symbol.st_bind(),
+            kind: symbol.st_type(),
+            visibility: symbol.st_visibility(),
+            section,
+            value: symbol.st_value(endian).into(),
+            size: symbol.st_size(endian).into(),
+        });
+    }
+    Ok(SymbolTable { symbols })
 }
 
 impl<'data> SymbolTable<'data> {
@@ -96,35 +154,14 @@ impl<'data> SymbolTable<'data> {
         section: &SectionHeader,
         data: &'data [u8],
     ) -> Result<SymbolTable<'data>, ElfError> {
-        let r = header.reader(data);
-        let what = "symbol table";
-        if section.entsize == 0 {
-            return Err(ElfError::malformed(
-                Malformed::BadEntrySize,
-                format!("{what} (section {index}): sh_entsize is 0"),
-            ));
+        match header.class {
+            Class::Elf32 => {
+                parse_as::<FileHeader32<Endianness>>(header, sections, index, section, data)
+            }
+            Class::Elf64 => {
+                parse_as::<FileHeader64<Endianness>>(header, sections, index, section, data)
+            }
         }
-        let count = section.size.checked_div(section.entsize).unwrap_or(0);
-        let table = r.table(
-            section.offset,
-            count,
-            section.entsize,
-            symbol_size(r.class),
-            what,
-        )?;
-        let strings_section = sections.require(section.link, "symbol table's string table")?;
-        let strings = sections.data_of(&strings_section, data, "symbol string table")?;
-        // Extended section indices, if the table has them.
-        let shndx = sections
-            .iter()
-            .find(|s| s.kind == SHT_SYMTAB_SHNDX && s.link == index)
-            .map(|s| sections.data_of(s, data, "extended section index table"))
-            .transpose()?;
-        let mut symbols = Vec::with_capacity(usize::try_from(table.count).unwrap_or(0));
-        for (number, at) in (0u64..).zip(table.entries()) {
-            symbols.push(read_symbol(&r, at, number, strings, shndx)?);
-        }
-        Ok(SymbolTable { symbols })
     }
 
     /// Every symbol.
@@ -146,60 +183,4 @@ impl<'data> SymbolTable<'data> {
     pub fn is_empty(&self) -> bool {
         self.symbols.is_empty()
     }
-}
-
-fn read_symbol<'data>(
-    r: &Reader<'data>,
-    at: u64,
-    number: u64,
-    strings: &'data [u8],
-    shndx: Option<&'data [u8]>,
-) -> Result<Symbol<'data>, ElfError> {
-    const W: &str = "symbol";
-    let field = |offset: u64| at.saturating_add(offset);
-    let (name, info, other, section, value, size) = match r.class {
-        Class::Elf64 => (
-            r.u32(field(0), W)?,
-            r.u8(field(4), W)?,
-            r.u8(field(5), W)?,
-            r.u16(field(6), W)?,
-            r.u64(field(8), W)?,
-            r.u64(field(16), W)?,
-        ),
-        Class::Elf32 => (
-            r.u32(field(0), W)?,
-            r.u8(field(12), W)?,
-            r.u8(field(13), W)?,
-            r.u16(field(14), W)?,
-            r.u32(field(4), W)?.into(),
-            r.u32(field(8), W)?.into(),
-        ),
-    };
-    let section = if section == SHN_XINDEX {
-        let extended = Reader {
-            data: shndx.unwrap_or_default(),
-            ..*r
-        };
-        extended
-            .u32(number.saturating_mul(4), "extended section index")
-            .map_err(|_| {
-                ElfError::malformed(
-                    Malformed::BadIndex,
-                    format!(
-                        "symbol {number} has section index SHN_XINDEX but no extended section index entry"
-                    ),
-                )
-            })?
-    } else {
-        u32::from(section)
-    };
-    Ok(Symbol {
-        name: string_at(strings, name.into(), "symbol name")?,
-        bind: info >> 4,
-        kind: info & 0xf,
-        visibility: other & 0x3,
-        section,
-        value,
-        size,
-    })
 }

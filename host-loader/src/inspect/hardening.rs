@@ -153,8 +153,7 @@ fn constructors(
     let Some((address, size)) = file.dynamic.init_array else {
         return Ok(());
     };
-    let r = file.header.reader(file.data);
-    let word = r.word_size();
+    let word = file.header.word_size();
     let count = size.checked_div(word).unwrap_or(0).min(MAX_CONSTRUCTORS);
     let end = address.saturating_add(size);
     let mut runtime = Vec::new();
@@ -190,12 +189,7 @@ fn constructors(
             });
         let target = match relocated {
             Some(target) => target,
-            None => {
-                let offset =
-                    file.segments
-                        .file_offset(slot, word, "constructor array (DT_INIT_ARRAY)")?;
-                r.word(offset, "constructor array entry")?
-            }
+            None => file.word_at_address(slot, "constructor array (DT_INIT_ARRAY)")?,
         };
         if target == 0 || target == u64::MAX {
             continue; // Empty and sentinel entries.
