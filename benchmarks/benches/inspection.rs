@@ -1,6 +1,8 @@
 //! Static inspection throughput (SPEC §13) over every shared object in
 //! `/usr/lib/x86_64-linux-gnu`: `inspect` (read + inspect each file; a file that is not a plugin
-//! is an error, which is its classification) vs reading and SHA-256 hashing each file.
+//! is an error, which is its classification) and `full_analysis` (the same, plus the hardening
+//! and import analysis, call-site scan included, on every file, as the fuzz target and the
+//! sweep do) vs reading and SHA-256 hashing each file.
 //!
 //! Writes the corpus size to `<criterion>/inspection/corpus.json`, from which `bench-report`
 //! derives files/s.
@@ -31,6 +33,17 @@ fn inspect_all(files: &[PathBuf]) -> (u64, usize) {
         }
     }
     (bytes, plugins)
+}
+
+/// Bytes read by one pass of the whole static analysis (`inspect::exercise`) over every file.
+fn analyze_all(files: &[PathBuf]) -> u64 {
+    let mut bytes = 0;
+    for path in files {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        bytes += data.len() as u64;
+        let _ = black_box(host_loader::inspect::exercise(&data));
+    }
+    bytes
 }
 
 fn read_and_hash_all(files: &[PathBuf]) -> u64 {
@@ -69,6 +82,9 @@ fn inspection(c: &mut Criterion) {
     });
     group.bench_function("inspect", |b| {
         b.iter(|| assert_eq!(inspect_all(&files), (total, plugins)));
+    });
+    group.bench_function("full_analysis", |b| {
+        b.iter(|| assert_eq!(analyze_all(&files), total));
     });
     group.finish();
 }

@@ -66,7 +66,7 @@ const COMPARISONS: &[Comparison] = &[
     row("warm call", ("warm_call", "sandboxed_warm_call"), ("warm_call", "raw_socketpair_round_trip"), Some(1.5), Rate::None),
     row("warm call, word-stats `analyze`", ("warm_call", "sandboxed_warm_call_word_stats"), ("warm_call", "raw_socketpair_round_trip"), None, Rate::None),
     row("cold start", ("cold_start", "sandboxed_cold_start"), ("cold_start", "bare_fork_dlopen_call"), Some(1.5), Rate::None),
-    row("cold start, exec per worker", ("cold_start", "sandboxed_cold_start_exec"), ("cold_start", "bare_fork_dlopen_call"), None, Rate::None),
+    row("exec per worker instead of the launcher", ("layer_cost", "exec_per_worker"), ("layer_cost", "all_layers"), None, Rate::None),
     row("seccomp's cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_seccomp"), None, Rate::None),
     row("Landlock's cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_landlock"), None, Rate::None),
     row("namespaces' cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_namespaces"), None, Rate::None),
@@ -75,6 +75,7 @@ const COMPARISONS: &[Comparison] = &[
     row("146 stories, streamed", ("stories_146", "sandboxed_warm"), ("stories_146", "in_process"), Some(1.5), Rate::Elements("stories")),
     row("146 stories, one call at a time", ("stories_146", "sandboxed_one_at_a_time"), ("stories_146", "in_process"), None, Rate::Elements("stories")),
     row("inspection", ("inspection", "inspect"), ("inspection", "read_and_hash"), None, Rate::Corpus),
+    row("inspection, hardening and imports of every file", ("inspection", "full_analysis"), ("inspection", "read_and_hash"), None, Rate::Corpus),
 ];
 
 /// Point estimates of one benchmark, in nanoseconds.
