@@ -71,6 +71,7 @@ const COMPARISONS: &[Comparison] = &[
     row("Landlock's cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_landlock"), None, Rate::None),
     row("namespaces' cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_namespaces"), None, Rate::None),
     row("uid drop's cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_uid-drop"), None, Rate::None),
+    row("the four layers' cost at cold start", ("layer_cost", "all_layers"), ("layer_cost", "without_all_four"), None, Rate::None),
     row("cold start, 2 GB host", ("cold_start_big_host", "host_2gb_resident"), ("cold_start_big_host", "empty_host"), Some(1.2), Rate::None),
     row("146 stories, streamed", ("stories_146", "sandboxed_warm"), ("stories_146", "in_process"), Some(1.5), Rate::Elements("stories")),
     row("146 stories, one call at a time", ("stories_146", "sandboxed_one_at_a_time"), ("stories_146", "in_process"), None, Rate::Elements("stories")),

@@ -245,10 +245,7 @@ fn confine(channel: &mut UnixStream, request: &LoadRequest, in_pid_namespace: bo
     // 9. Seccomp, last: everything above needed system calls the filter denies.
     let mut listener = None;
     if let Some(grants) = plan.seccomp {
-        match seccomp::SyscallPolicy::for_grants(grants)
-            .compile()
-            .and_then(|programs| seccomp::install(&programs))
-        {
+        match seccomp::programs_for(grants).and_then(seccomp::install) {
             Ok(fd) => {
                 layers.push(Layer::SECCOMP.into());
                 listener = Some(fd);

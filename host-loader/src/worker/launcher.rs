@@ -280,6 +280,9 @@ pub fn serve(parent: i32) -> ! {
             super::child::exit(EXIT_SETUP_FAILED);
         }
     };
+    // Every worker is forked from here: compile its seccomp programs once, now, and each
+    // worker inherits them.
+    crate::sandbox::seccomp::precompile();
     let mut spare: Option<Spare> = None;
     loop {
         if spare.is_none() {
