@@ -139,6 +139,47 @@ fn inspect_never_runs_the_constructor_but_run_does_in_the_worker() {
     );
 }
 
+/// A plugin the policy denies never gets a worker: `run` decides before anything starts, so
+/// its load-time constructor cannot run anywhere (the host process never maps the file).
+#[test]
+fn a_denied_plugin_gets_no_worker_so_its_constructor_never_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "sdk_versions = \">=9\"\n").unwrap();
+    let story = dir.path().join("story.json");
+    std::fs::write(
+        &story,
+        serde_json::to_vec(&integration_tests::stories()[0]).unwrap(),
+    )
+    .unwrap();
+    let out = plugin_host(
+        &[
+            "run",
+            path(&plugin("hostile-ctor")),
+            "analyze",
+            "--input",
+            path(&story),
+            "--policy",
+            path(&policy),
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "denied", "{result}");
+    assert!(
+        result["error"].as_str().unwrap().contains("sdk"),
+        "{result}"
+    );
+    assert!(
+        result.get("worker_pid").is_none(),
+        "a worker started: {result}"
+    );
+    assert_eq!(result["layers"], Value::Array(vec![]), "{result}");
+    assert!(!dir.path().join("hostile-ctor.marker").exists());
+}
+
 #[test]
 fn hostile_plugins_end_with_the_right_outcome_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
