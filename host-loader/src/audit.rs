@@ -484,17 +484,29 @@ impl Audit {
         })
     }
 
+    /// Runs `work` in one transaction and commits it. IMMEDIATE: the write lock is taken up
+    /// front, so a writer in another process (the CLI beside `serve`) waits out the busy
+    /// timeout instead of failing between a read and a write.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, AuditError> {
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite(e))?;
+        let value = work(&tx).map_err(|e| self.sqlite(e))?;
+        tx.commit().map_err(|e| self.sqlite(e))?;
+        Ok(value)
+    }
+
     /// Records an installed plugin, its `install` event and its findings, in one transaction.
     pub fn insert_plugin(
         &self,
         row: &PluginRow,
         findings: &[StoredFinding],
     ) -> Result<(), AuditError> {
-        let mut connection = self.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        let result = (|| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO plugins (id, name, version, installed_at, source, status, status_reason,
                  status_since, manifest, report, decision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -514,7 +526,7 @@ impl Audit {
             )?;
             let detail = serde_json::json!({ "source": row.source, "decision": row.decision });
             let event = insert_event(
-                &tx,
+                tx,
                 row.installed_at,
                 &row.id,
                 &row.name,
@@ -536,9 +548,7 @@ impl Audit {
                 )?;
             }
             Ok(())
-        })();
-        result.map_err(|e| self.sqlite(e))?;
-        tx.commit().map_err(|e| self.sqlite(e))
+        })
     }
 
     /// Records an event (`install_refused`, `uninstall`, ...) on its own.
@@ -563,12 +573,8 @@ impl Audit {
         reason: Option<&str>,
         event: &str,
     ) -> Result<bool, AuditError> {
-        let mut connection = self.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
         let now = now_ms();
-        let result = (|| {
+        self.write(|tx| {
             let name: Option<String> = tx
                 .query_row(
                     "SELECT name FROM plugins WHERE id = ?1",
@@ -582,23 +588,16 @@ impl Audit {
                 params![plugin_id, status.as_str(), reason, now],
             )?;
             let detail = serde_json::json!({ "status": status, "reason": reason });
-            insert_event(&tx, now, plugin_id, &name, event, &detail)?;
+            insert_event(tx, now, plugin_id, &name, event, &detail)?;
             Ok(true)
-        })();
-        let found = result.map_err(|e| self.sqlite(e))?;
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(found)
+        })
     }
 
     /// Removes an installed plugin's row and records `uninstall`. Its calls, events, findings
     /// and violations stay: the trail outlives the plugin. Returns false if it was not
     /// installed.
     pub fn delete_plugin(&self, plugin_id: &str) -> Result<bool, AuditError> {
-        let mut connection = self.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        let result = (|| {
+        self.write(|tx| {
             let name: Option<String> = tx
                 .query_row(
                     "SELECT name FROM plugins WHERE id = ?1",
@@ -609,7 +608,7 @@ impl Audit {
             let Some(name) = name else { return Ok(false) };
             tx.execute("DELETE FROM plugins WHERE id = ?1", [plugin_id])?;
             insert_event(
-                &tx,
+                tx,
                 now_ms(),
                 plugin_id,
                 &name,
@@ -617,23 +616,16 @@ impl Audit {
                 &serde_json::json!({}),
             )?;
             Ok(true)
-        })();
-        let found = result.map_err(|e| self.sqlite(e))?;
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(found)
+        })
     }
 
     /// Records a call, its usage and every violation in one transaction; returns the call's id
     /// once it is committed.
     pub fn record_call(&self, entry: &CallEntry<'_>) -> Result<i64, AuditError> {
-        let mut connection = self.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
         let now = now_ms();
         let result = entry.result;
         let usage = &result.usage;
-        let id = (|| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO calls (time, plugin_id, plugin_name, hook, status, error, cpu_ms, wall_ms,
                  peak_rss_kb, file_ops, net_requests, db_queries, bytes_in, bytes_out, worker_pid,
@@ -667,10 +659,7 @@ impl Audit {
                 )?;
             }
             Ok(id)
-        })()
-        .map_err(|e| self.sqlite(e))?;
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(id)
+        })
     }
 
     /// Every installed plugin, by name.

@@ -739,6 +739,28 @@ pub(crate) fn printable(text: &str) -> String {
     shown
 }
 
+/// `value` (a result or a record) as one JSON line, with the input line it answers.
+pub(crate) fn write_json_line(
+    out: &mut impl Write,
+    line: usize,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut value = serde_json::to_value(value).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("line".into(), line.into());
+    }
+    writeln!(out, "{value}")
+}
+
+/// What a human line shows of a result: its output as JSON, else its error (made printable).
+pub(crate) fn result_detail(result: &CallResult) -> String {
+    match (&result.output, &result.error) {
+        (Some(output), _) => output.to_string(),
+        (None, Some(error)) => printable(error),
+        (None, None) => String::new(),
+    }
+}
+
 pub(crate) fn print_result(
     out: &mut impl Write,
     line: usize,
@@ -746,18 +768,10 @@ pub(crate) fn print_result(
     json: bool,
 ) -> std::io::Result<()> {
     if json {
-        let mut value = serde_json::to_value(result).unwrap_or_default();
-        if let Some(object) = value.as_object_mut() {
-            object.insert("line".into(), line.into());
-        }
-        writeln!(out, "{value}")
+        write_json_line(out, line, result)
     } else {
         let usage = &result.usage;
-        let detail = match (&result.output, &result.error) {
-            (Some(output), _) => output.to_string(),
-            (None, Some(error)) => printable(error),
-            (None, None) => String::new(),
-        };
+        let detail = result_detail(result);
         writeln!(
             out,
             "{line:>4} {:<13} cpu {} ms, wall {} ms, rss {} KiB  {detail}",

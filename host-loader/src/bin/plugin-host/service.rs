@@ -472,18 +472,10 @@ fn print_record(
     json: bool,
 ) -> std::io::Result<()> {
     if json {
-        let mut value = serde_json::to_value(record).unwrap_or_default();
-        if let Some(object) = value.as_object_mut() {
-            object.insert("line".into(), line.into());
-        }
-        writeln!(out, "{value}")
+        crate::write_json_line(out, line, record)
     } else {
         let result = &record.result;
-        let detail = match (&result.output, &result.error) {
-            (Some(output), _) => output.to_string(),
-            (None, Some(error)) => crate::printable(error),
-            (None, None) => String::new(),
-        };
+        let detail = crate::result_detail(result);
         writeln!(
             out,
             "{line:>4} {:<20} {:<13} call {} cpu {} ms, wall {} ms  {detail}",
