@@ -367,13 +367,21 @@ impl HostBuilder {
                 .map_err(dir_error)?;
         }
         let policy = match &self.policy {
-            Some(policy) => policy.clone(),
+            Some(policy) => PolicyState {
+                policy: Arc::new(policy.clone()),
+                file: None,
+            },
             None => {
                 let path = dir.join(POLICY_FILE);
-                if path.exists() {
+                let stamp = FileStamp::of(&path);
+                let policy = if stamp.is_some() {
                     Policy::load(&path)?
                 } else {
                     Policy::default()
+                };
+                PolicyState {
+                    policy: Arc::new(policy),
+                    file: Some((path, stamp)),
                 }
             }
         };
@@ -383,7 +391,7 @@ impl HostBuilder {
         let audit = Audit::open(&audit_path)?;
         Ok(Host {
             data_dir: dir.clone(),
-            policy,
+            policy: Mutex::new(policy),
             level: self.level,
             worker_exe: self.worker_exe.clone(),
             pool: self.pool.clone(),
@@ -395,11 +403,40 @@ impl HostBuilder {
     }
 }
 
+/// The policy in force and, when it comes from the data dir's `policy.toml`, that file and
+/// what it looked like when it was read.
+#[derive(Debug)]
+struct PolicyState {
+    policy: Arc<Policy>,
+    file: Option<(PathBuf, Option<FileStamp>)>,
+}
+
+/// Enough of a file's metadata to see that it changed (an editor's rename gives a new inode,
+/// an in-place write a new mtime or size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            modified: metadata.modified().ok(),
+            len: metadata.len(),
+            inode: metadata.ino(),
+        })
+    }
+}
+
 /// The plugin service. Share it between threads by reference (or in an `Arc`).
 #[derive(Debug)]
 pub struct Host {
     data_dir: PathBuf,
-    policy: Policy,
+    policy: Mutex<PolicyState>,
     level: Option<SecurityLevel>,
     worker_exe: Option<PathBuf>,
     pool: PoolConfig,
@@ -444,9 +481,37 @@ impl Host {
         &self.data_dir
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The policy in force. When it comes from the data dir's `policy.toml` (no policy was
+    /// given to the builder), an edited file takes effect here, at the next install or call
+    /// (a long-running `serve` needs no restart): plugins opened under the old policy are
+    /// retired and decided again. A file that no longer parses keeps the previous policy; the
+    /// problem is reported on stderr once per version of the file.
+    pub fn policy(&self) -> Arc<Policy> {
+        let mut state = self.policy.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((path, stamp)) = &mut state.file else {
+            return state.policy.clone();
+        };
+        let now = FileStamp::of(path);
+        if now == *stamp {
+            return state.policy.clone();
+        }
+        *stamp = now;
+        let reloaded = if now.is_some() {
+            Policy::load(path)
+        } else {
+            Ok(Policy::default())
+        };
+        match reloaded {
+            Ok(policy) => {
+                state.policy = Arc::new(policy);
+                // Each plugin's decision was made under the old policy.
+                self.lock_loaded().clear();
+            }
+            Err(error) => {
+                eprintln!("plugin-host: {error}; keeping the policy in force until it is fixed")
+            }
+        }
+        state.policy.clone()
     }
 
     /// The audit store.
@@ -474,7 +539,7 @@ impl Host {
                 error,
             }
         })?;
-        let decision = evaluate(&report.manifest, Some(&report), &self.policy, self.level);
+        let decision = evaluate(&report.manifest, Some(&report), &self.policy(), self.level);
         let id = report.sha256.clone();
         let name = report.manifest.info.name.clone();
         if !decision.allows() {
@@ -1076,6 +1141,8 @@ impl Host {
     /// The opened plugin for `row`, opening it (from the store, checking its hash, deciding
     /// under the current policy) on first use.
     fn loaded(&self, row: &PluginRow) -> Result<Arc<Loaded>, ServiceError> {
+        // First: an edited policy file retires every opened plugin.
+        let policy = self.policy();
         if let Some(loaded) = self.lock_loaded().get(&row.id) {
             return Ok(loaded.clone());
         }
@@ -1100,12 +1167,12 @@ impl Host {
         let decision = evaluate(
             plugin.manifest(),
             Some(plugin.report()),
-            &self.policy,
+            &policy,
             self.level,
         );
         // The decision's limits and level, the policy's fs roots and op-limit action; the
         // plugin's relative paths and private SQLite store live in its own data dir.
-        let mut options = WorkerOptions::for_decision(&decision, &self.policy);
+        let mut options = WorkerOptions::for_decision(&decision, &policy);
         options.data_dir = Some(path.with_file_name("data"));
         options.worker_exe = self.worker_exe.clone();
         let loaded = Arc::new(Loaded {

@@ -262,7 +262,7 @@ async fn validate_manifest(
         ));
     }
     let decision = blocking(&state, move |host| {
-        service::validate_manifest(&bytes, "request body", host.policy(), None)
+        service::validate_manifest(&bytes, "request body", &host.policy(), None)
     })
     .await?;
     Ok(Json(decision).into_response())

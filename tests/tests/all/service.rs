@@ -709,3 +709,40 @@ fn a_tampered_data_dir_is_refused_without_harm_and_fails_only_its_own_plugin() {
         "mine"
     );
 }
+
+#[test]
+fn an_edited_policy_file_takes_effect_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // No policy given to the builder: the data dir's policy.toml is the policy.
+    let host = HostBuilder::new(dir.path())
+        .worker_exe(binary("plugin-worker"))
+        .recovery(recovery(10))
+        .build()
+        .unwrap();
+    host.install(&plugin("word-stats")).unwrap();
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    let call = |host: &Host| host.invoke("word-stats", "analyze", &story).unwrap().result;
+    assert_eq!(call(&host).status, Outcome::Ok);
+
+    // The operator accepts no SDK version: the running host decides again and denies.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "sdk_versions = \">=9\"\n").unwrap();
+    let denied = call(&host);
+    assert_eq!(denied.status, Outcome::Denied, "{denied:?}");
+    assert!(
+        denied
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("denied by policy"),
+        "{denied:?}"
+    );
+
+    // A broken edit keeps the policy in force.
+    std::fs::write(&policy, "sdk_versions = \">=9\"\nno_such_key = 1\n").unwrap();
+    assert_eq!(call(&host).status, Outcome::Denied);
+
+    // Removing the file goes back to the default policy.
+    std::fs::remove_file(&policy).unwrap();
+    assert_eq!(call(&host).status, Outcome::Ok);
+}
