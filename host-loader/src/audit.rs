@@ -720,33 +720,75 @@ impl Audit {
                 .and_then(|rows| rows.collect())
                 .map_err(|e| self.sqlite(e))?
         };
-        raw.into_iter()
+        // A row whose JSON does not decode (edited by hand?) is shown disabled with the
+        // reason, not an error: one bad row must not make every plugin unusable, and the
+        // operator can still uninstall it.
+        Ok(raw
+            .into_iter()
             .map(|r| {
-                Ok(PluginRow {
+                let mut corrupt = Vec::new();
+                let mut decode = |what: &'static str, text: &str| {
+                    self.json(what, text).unwrap_or_else(|error| {
+                        corrupt.push(error.to_string());
+                        serde_json::Value::Null
+                    })
+                };
+                let manifest = decode("manifest", &r.8);
+                let report = decode("report", &r.9);
+                let decision = decode("decision", &r.10);
+                let (status, status_reason) = if corrupt.is_empty() {
+                    (Status::parse(&r.5), r.6)
+                } else {
+                    (
+                        Status::Disabled,
+                        Some(format!(
+                            "its audit row is corrupt ({}); `plugin-host uninstall {}` and install \
+                             it again",
+                            corrupt.join("; "),
+                            r.0
+                        )),
+                    )
+                };
+                PluginRow {
                     id: r.0,
                     name: r.1,
                     version: r.2,
                     installed_at: r.3,
                     source: r.4,
-                    status: Status::parse(&r.5),
-                    status_reason: r.6,
+                    status,
+                    status_reason,
                     status_since: r.7,
-                    manifest: self.json("manifest", &r.8)?,
-                    report: self.json("report", &r.9)?,
-                    decision: self.json("decision", &r.10)?,
-                })
+                    manifest,
+                    report,
+                    decision,
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// A plugin's status, if it is installed.
+    /// A row whose JSON columns are not valid JSON is `disabled` (see `select_plugins`).
     pub fn status(&self, plugin_id: &str) -> Result<Option<(Status, Option<String>)>, AuditError> {
         let connection = self.lock();
         connection
             .query_row(
-                "SELECT status, status_reason FROM plugins WHERE id = ?1",
+                "SELECT status, status_reason,
+                 json_valid(manifest) AND json_valid(report) AND json_valid(decision)
+                 FROM plugins WHERE id = ?1",
                 [plugin_id],
-                |row| Ok((Status::parse(&row.get::<_, String>(0)?), row.get(1)?)),
+                |row| {
+                    if row.get::<_, bool>(2)? {
+                        Ok((Status::parse(&row.get::<_, String>(0)?), row.get(1)?))
+                    } else {
+                        Ok((
+                            Status::Disabled,
+                            Some(format!(
+                                "its audit row is corrupt; `plugin-host uninstall {plugin_id}` \
+                                 and install it again"
+                            )),
+                        ))
+                    }
+                },
             )
             .optional()
             .map_err(|e| self.sqlite(e))

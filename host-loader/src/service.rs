@@ -840,7 +840,9 @@ impl Host {
     pub fn invoke(&self, id: &str, hook: &str, input: &[u8]) -> Result<CallRecord, ServiceError> {
         let row = self.resolve(id)?;
         let hooks: Vec<String> = PluginSummary::from_row(&row).hooks;
-        if !hooks.iter().any(|h| h == hook)
+        // A corrupt row (no manifest to read hooks from) is left to the gate, which says so.
+        if !row.manifest.is_null()
+            && !hooks.iter().any(|h| h == hook)
             && !row.manifest["entry_points"]
                 .as_array()
                 .is_some_and(|e| e.iter().any(|e| e["hook"] == hook))
@@ -850,6 +852,10 @@ impl Host {
                 hook: hook.to_string(),
                 hooks,
             });
+        }
+        // A plugin that may not be called is not opened either (its file may be the problem).
+        if let Some(refusal) = self.status_refusal(&row.id, &row.name)? {
+            return self.finish_unloadable(&row, hook, &refusal);
         }
         let loaded = self.loaded(&row)?;
         let result = match self.gate(&loaded, hook)? {
@@ -1016,6 +1022,23 @@ impl Host {
         }
     }
 
+    /// Why the plugin `id` may not be called in its status (not installed, disabled,
+    /// quarantined); `None` if it is enabled.
+    fn status_refusal(&self, id: &str, name: &str) -> Result<Option<String>, ServiceError> {
+        Ok(match self.audit.status(id)? {
+            None => Some(format!("plugin `{name}` is not installed")),
+            Some((Status::Disabled, reason)) => Some(format!(
+                "plugin `{name}` is disabled ({})",
+                reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            Some((Status::Quarantined, reason)) => Some(format!(
+                "plugin `{name}` is quarantined: {}; `plugin-host release {name}` lifts it",
+                reason.as_deref().unwrap_or("no reason recorded"),
+            )),
+            Some((Status::Enabled, _)) => None,
+        })
+    }
+
     /// Why `loaded` may not be called now, as the `denied` result of the call; `None` if it may.
     fn gate(&self, loaded: &Loaded, hook: &str) -> Result<Option<CallResult>, ServiceError> {
         let denied = |message: String| {
@@ -1025,39 +1048,28 @@ impl Host {
                 Usage::default(),
             ))
         };
-        Ok(match self.audit.status(&loaded.id)? {
-            None => denied(format!("plugin `{}` is not installed", loaded.name)),
-            Some((Status::Disabled, reason)) => denied(format!(
-                "plugin `{}` is disabled ({})",
-                loaded.name,
-                reason.as_deref().unwrap_or("no reason recorded")
-            )),
-            Some((Status::Quarantined, reason)) => denied(format!(
-                "plugin `{}` is quarantined: {}; `plugin-host release {}` lifts it",
-                loaded.name,
-                reason.as_deref().unwrap_or("no reason recorded"),
-                loaded.name
-            )),
-            Some((Status::Enabled, _)) if !loaded.decision.allows() => denied(format!(
+        if let Some(refusal) = self.status_refusal(&loaded.id, &loaded.name)? {
+            return Ok(denied(refusal));
+        }
+        if !loaded.decision.allows() {
+            return Ok(denied(format!(
                 "denied by policy: {}",
                 loaded.decision.reasons.join("; ")
-            )),
-            Some((Status::Enabled, _)) => {
-                let report = loaded.pool.plugin().report();
-                match report.entry_point(hook) {
-                    Some(entry) if entry.callable => None,
-                    _ => {
-                        let reasons: Vec<&str> = report
-                            .blocking_findings()
-                            .map(|f| f.message.as_str())
-                            .collect();
-                        denied(format!(
-                            "entry point `{hook}` of `{}` is not callable: {}",
-                            loaded.name,
-                            reasons.join("; ")
-                        ))
-                    }
-                }
+            )));
+        }
+        let report = loaded.pool.plugin().report();
+        Ok(match report.entry_point(hook) {
+            Some(entry) if entry.callable => None,
+            _ => {
+                let reasons: Vec<&str> = report
+                    .blocking_findings()
+                    .map(|f| f.message.as_str())
+                    .collect();
+                denied(format!(
+                    "entry point `{hook}` of `{}` is not callable: {}",
+                    loaded.name,
+                    reasons.join("; ")
+                ))
             }
         })
     }

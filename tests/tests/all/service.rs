@@ -708,6 +708,46 @@ fn a_tampered_data_dir_is_refused_without_harm_and_fails_only_its_own_plugin() {
         std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
         "mine"
     );
+    drop(host);
+
+    // A row whose JSON was corrupted: listed as disabled with the reason, not run, and it can
+    // still be uninstalled; the other plugins are not affected.
+    let db = rusqlite::Connection::open(data.join("audit.db")).unwrap();
+    db.execute(
+        "UPDATE plugins SET manifest = '{bad' WHERE id = ?1",
+        [&word_stats.id],
+    )
+    .unwrap();
+    drop(db);
+    let reopened = super::service::host(&data);
+    let listed = reopened.list().unwrap();
+    let corrupt = listed.iter().find(|p| p.name == "word-stats").unwrap();
+    assert_eq!(corrupt.status.as_str(), "disabled");
+    assert!(
+        corrupt
+            .status_reason
+            .as_deref()
+            .unwrap()
+            .contains("corrupt"),
+        "{corrupt:?}"
+    );
+    let denied = reopened
+        .invoke("word-stats", "analyze", &story)
+        .unwrap()
+        .result;
+    assert_eq!(denied.status, Outcome::Denied);
+    assert!(
+        denied.error.as_deref().unwrap().contains("corrupt"),
+        "{denied:?}"
+    );
+    reopened.uninstall("word-stats").unwrap();
+    assert!(
+        reopened
+            .list()
+            .unwrap()
+            .iter()
+            .all(|p| p.name != "word-stats")
+    );
 }
 
 #[test]
