@@ -1195,11 +1195,17 @@ impl Host {
             health: Mutex::new(Health::default()),
         });
         // Two threads may open the same plugin at once; the first one in wins.
-        Ok(self
+        let loaded = self
             .lock_loaded()
             .entry(row.id.clone())
             .or_insert(loaded)
-            .clone())
+            .clone();
+        // An uninstall may have run while it was being opened: then it must not stay cached
+        // (its pool would outlive the plugin). This call's gate then finds it not installed.
+        if self.audit.status(&row.id)?.is_none() {
+            self.lock_loaded().remove(&row.id);
+        }
+        Ok(loaded)
     }
 }
 
