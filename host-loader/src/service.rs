@@ -359,6 +359,12 @@ impl HostBuilder {
             path: dir.clone(),
             error,
         };
+        if dir.exists() && !dir.is_dir() {
+            return Err(dir_error(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "it is not a directory; pass --data-dir (or PLUGIN_HOST_DATA_DIR) a directory",
+            )));
+        }
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)

@@ -79,7 +79,9 @@ pub fn analyze(story: Story) -> Attempt {
                 details.push(format!("{label}: GOT {got}"));
             }
             Err(e) => {
-                escaped |= e.kind != ErrorKind::Denied;
+                // Refused, or nothing there (the symlink, where no test planted one): not an
+                // escape. Anything else got further than it should.
+                escaped |= !matches!(e.kind, ErrorKind::Denied | ErrorKind::NotFound);
                 details.push(format!("{label}: {:?}: {}", e.kind, e.message));
             }
         }

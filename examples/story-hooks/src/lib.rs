@@ -4,7 +4,7 @@ use plugin_sdk::{Story, hook, plugin};
 use serde::Serialize;
 
 plugin! {
-    name: "title-length",
+    name: "story-hooks",
     description: "Counts the characters of a story's title (declared in a dependency crate)",
     author: "plugin-host examples",
     level: strict,

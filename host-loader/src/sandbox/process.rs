@@ -47,9 +47,34 @@ pub fn enter_session_and_watch_parent(
         None => getppid() == Pid::from_raw(expected_parent),
     };
     if !parent_alive {
-        return Err(io::Error::other(
+        // `NotConnected`: nobody is left to tell, so callers stay quiet (a host that exits
+        // early, e.g. on a usage error, must not leave a message behind it on the terminal).
+        return Err(io::Error::new(
+            io::ErrorKind::NotConnected,
             "the host exited before the worker started",
         ));
+    }
+    Ok(())
+}
+
+/// Arms the death-of-parent signal again. The kernel clears it whenever the process's
+/// credentials change (`prctl(2)`: effective or filesystem uid or gid), so the uid drop of
+/// setup step 4 disarms what step 1 set up. Called after the last credential change. A host
+/// that died while it was disarmed is caught by the go-ahead that follows: the worker waits
+/// for the host's answer on the channel and exits at its end.
+pub fn rearm_parent_death() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no memory.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

@@ -60,7 +60,9 @@ pub fn main() -> ! {
 /// before it is assigned (see [`super::launcher`]).
 pub fn enter_session(parent: i32, parent_pidfd: Option<std::os::fd::BorrowedFd<'_>>) {
     if let Err(e) = process::enter_session_and_watch_parent(parent, parent_pidfd) {
-        eprintln!("plugin-worker: {e}");
+        if e.kind() != std::io::ErrorKind::NotConnected {
+            eprintln!("plugin-worker: {e}");
+        }
         exit(EXIT_SETUP_FAILED);
     }
 }
@@ -240,6 +242,12 @@ fn confine(channel: &mut UnixStream, request: &LoadRequest, in_pid_namespace: bo
             }
             Err(e) => miss(Layer::LANDLOCK, e.to_string()),
         }
+    }
+
+    // The uid drop cleared the death-of-parent signal (any credential change does): arm it
+    // again now that the credentials are final, before seccomp (which does not allow it).
+    if let Err(e) = process::rearm_parent_death() {
+        fail(channel, "parent-death-signal", &e.to_string());
     }
 
     // 9. Seccomp, last: everything above needed system calls the filter denies.

@@ -257,7 +257,9 @@ fn exchange(
 /// closes the channel.
 pub fn serve(parent: i32) -> ! {
     if let Err(e) = process::enter_session_and_watch_parent(parent, None) {
-        eprintln!("plugin-worker --launcher: {e}");
+        if e.kind() != io::ErrorKind::NotConnected {
+            eprintln!("plugin-worker --launcher: {e}");
+        }
         super::child::exit(EXIT_SETUP_FAILED);
     }
     let mut channel = match process::take_ipc_channel() {

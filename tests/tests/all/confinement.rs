@@ -455,3 +455,99 @@ fn run_json_shows_the_active_layers_for_every_call() {
         assert!(line["landlock_abi"].as_u64().unwrap() >= 1, "{line}");
     }
 }
+
+/// The pid of a worker of `host`: a child (the launcher forks workers with `CLONE_PARENT`)
+/// that has dropped to the unprivileged uid and one of whose threads is asleep in
+/// `clock_nanosleep`/`nanosleep`, i.e. inside `hostile-sleep`'s call.
+fn sleeping_worker_of(host: u32) -> Option<i32> {
+    let uid = format!("Uid:\t{}\t", 65534);
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let ppid = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(host) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if !status.contains(&uid) {
+            continue;
+        }
+        let asleep = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|task| {
+                let call = std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
+                matches!(call.split_whitespace().next(), Some("230" | "35"))
+            });
+        if asleep {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// The kernel clears the death-of-parent signal when the worker drops its uid; it is armed
+/// again after the drop, so a host killed in the middle of a call takes its worker with it
+/// (only the host's watchdog would otherwise end `hostile-sleep`'s hour-long sleep).
+#[test]
+fn a_worker_dies_with_its_host_even_in_the_middle_of_a_call() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
+    if !as_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("story.json");
+    std::fs::write(&input, first_story()).unwrap();
+    let mut host = std::process::Command::new(binary("plugin-host"))
+        .args(["run", plugin("hostile-sleep").to_str().unwrap(), "analyze"])
+        .args(["--input", input.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nothing to block on from here: poll /proc until the worker is in its call (its wall
+    // clock is 1 s, so this takes a few milliseconds or fails the test).
+    let found_by = Instant::now() + Duration::from_secs(5);
+    let worker = loop {
+        if let Some(pid) = sleeping_worker_of(host.id()) {
+            break pid;
+        }
+        assert!(
+            Instant::now() < found_by,
+            "no worker of the host went to sleep"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, worker, 0) };
+    assert!(raw >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+    // SAFETY: the descriptor was just returned by pidfd_open and is owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    host.kill().unwrap();
+    host.wait().unwrap();
+    // The worker must be gone long before its hour of sleep; 2 s is far beyond what the
+    // kernel needs to deliver SIGKILL and far below the sleep.
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&pidfd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(2000u16)).unwrap();
+    if ready == 0 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(worker),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(ready, 1, "worker {worker} outlived its killed host");
+}

@@ -28,7 +28,7 @@ fn manifest_survives_fat_lto_gc_sections_and_a_dependency_crate() {
     let story = serde_json::to_vec(&stories()[0]).unwrap();
     for (file, name, check) in [
         ("libword_stats.so", "word-stats", "words"),
-        ("libstory_hooks_plugin.so", "title-length", "chars"),
+        ("libstory_hooks_plugin.so", "story-hooks", "chars"),
     ] {
         let plugin = Plugin::open(target.join("release-lto").join(file)).unwrap();
         assert_eq!(plugin.manifest().info.name, name);

@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 /// but `data/link.txt`, which (no test planted the symlink here) is simply missing.
 const REFUSED_PER_CALL: usize = 6;
 
-/// The well-behaved examples that export `analyze`, by manifest name (the `story-hooks-plugin`
-/// crate's manifest is `title-length`).
+/// The well-behaved examples that export `analyze`: crate and manifest name (the
+/// `story-hooks-plugin` crate's manifest, declared in its dependency, is `story-hooks`).
 const WELL_BEHAVED: &[(&str, &str)] = &[
     ("word-stats", "word-stats"),
     ("story-sanitizer", "story-sanitizer"),
     ("lifecycle-probe", "lifecycle-probe"),
     ("threads-ok", "threads-ok"),
     ("feed-fetcher", "feed-fetcher"),
-    ("story-hooks-plugin", "title-length"),
+    ("story-hooks-plugin", "story-hooks"),
     ("story-archive", "story-archive"),
     ("link-checker", "link-checker"),
 ];

@@ -682,9 +682,16 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     }
     let mut options = WorkerOptions::for_decision(&decision, &policy);
     if let Some(dir) = plugin_data {
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!(
+                "{}: the plugin data directory is not a directory; name a directory",
+                dir.display()
+            );
+        }
         if !dir.is_dir() {
             anyhow::bail!(
-                "{}: the plugin data directory does not exist",
+                "{}: the plugin data directory does not exist; create it (`mkdir -p {}`)",
+                dir.display(),
                 dir.display()
             );
         }
