@@ -360,6 +360,13 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The plugin's (`?1`) calls at or after `?2` (Unix ms) with a violation, counting only calls
+/// after its latest `release` or `install`.
+const VIOLATING_CALLS_SINCE: &str = "SELECT COUNT(*) FROM calls WHERE plugin_id = ?1
+     AND time >= MAX(?2, COALESCE((SELECT MAX(time) FROM events
+         WHERE plugin_id = ?1 AND kind IN ('release', 'install')), 0))
+     AND (status = 'violation' OR id IN (SELECT call_id FROM violations WHERE plugin_id = ?1))";
+
 /// How many of a plugin's violations a report lists (the latest); the count covers them all.
 pub const REPORTED_VIOLATIONS: i64 = 100;
 
@@ -894,16 +901,54 @@ impl Audit {
     ) -> Result<u64, AuditError> {
         let connection = self.lock();
         connection
-            .query_row(
-                "SELECT COUNT(*) FROM calls WHERE plugin_id = ?1
-                 AND time >= MAX(?2, COALESCE((SELECT MAX(time) FROM events
-                     WHERE plugin_id = ?1 AND kind IN ('release', 'install')), 0))
-                 AND (status = 'violation'
-                      OR id IN (SELECT call_id FROM violations WHERE plugin_id = ?1))",
-                params![plugin_id, since_ms],
-                |row| row.get::<_, i64>(0).map(unclamp),
-            )
+            .query_row(VIOLATING_CALLS_SINCE, params![plugin_id, since_ms], |row| {
+                row.get::<_, i64>(0).map(unclamp)
+            })
             .map_err(|e| self.sqlite(e))
+    }
+
+    /// Quarantines the plugin if it is enabled and at least `threshold` of its calls since
+    /// `since_ms` (counted as [`Audit::calls_with_violations_since`]) had violations, with the
+    /// reason `reason(count)`; returns the count when it did. Count, status check and update
+    /// are one transaction: two calls finishing at once quarantine once, and an operator's
+    /// `disable` or `release` in between is never overwritten.
+    pub fn quarantine_if_repeated(
+        &self,
+        plugin_id: &str,
+        since_ms: i64,
+        threshold: u64,
+        reason: impl FnOnce(u64) -> String,
+    ) -> Result<Option<u64>, AuditError> {
+        self.write(|tx| {
+            let count: u64 = tx
+                .query_row(
+                    VIOLATING_CALLS_SINCE,
+                    params![plugin_id, since_ms],
+                    |row| row.get::<_, i64>(0).map(unclamp),
+                )?;
+            let state: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT status, name FROM plugins WHERE id = ?1",
+                    [plugin_id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let Some((status, name)) = state else {
+                return Ok(None);
+            };
+            if Status::parse(&status) != Status::Enabled || count < threshold {
+                return Ok(None);
+            }
+            let reason = reason(count);
+            let now = now_ms();
+            tx.execute(
+                "UPDATE plugins SET status = ?2, status_reason = ?3, status_since = ?4 WHERE id = ?1",
+                params![plugin_id, Status::Quarantined.as_str(), reason, now],
+            )?;
+            let detail = serde_json::json!({ "status": Status::Quarantined, "reason": reason });
+            insert_event(tx, now, plugin_id, &name, "quarantine", &detail)?;
+            Ok(Some(count))
+        })
     }
 
     /// The enforcement layers and Landlock ABI of the plugin's latest call that ran in a
@@ -1125,6 +1170,71 @@ fn unclamp(value: i64) -> u64 {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
+
+    #[test]
+    fn quarantine_happens_once_and_only_to_an_enabled_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::open(&dir.path().join("audit.db")).unwrap();
+        let row = |id: &str, name: &str, status| PluginRow {
+            id: id.into(),
+            name: name.into(),
+            version: "0.1.0".into(),
+            installed_at: 0,
+            source: "test".into(),
+            status,
+            status_reason: None,
+            status_since: 0,
+            manifest: serde_json::json!({}),
+            report: serde_json::json!({}),
+            decision: serde_json::json!({}),
+        };
+        audit
+            .insert_plugin(&row("a", "on", Status::Enabled), &[])
+            .unwrap();
+        audit
+            .insert_plugin(&row("b", "off", Status::Disabled), &[])
+            .unwrap();
+        for plugin_id in ["a", "b"] {
+            for _ in 0..2 {
+                let mut result = CallResult::failed(Outcome::Violation, "x", Usage::default());
+                result.violations.push(Violation {
+                    rule: "path".into(),
+                    detail: "/etc".into(),
+                });
+                let entry = CallEntry {
+                    plugin_id,
+                    plugin_name: "p",
+                    hook: "analyze",
+                    result: &result,
+                };
+                audit.record_call(&entry).unwrap();
+            }
+        }
+        let reason = |count| format!("{count} violating calls");
+        assert_eq!(
+            audit.quarantine_if_repeated("a", 0, 3, reason).unwrap(),
+            None
+        );
+        assert_eq!(
+            audit.quarantine_if_repeated("a", 0, 2, reason).unwrap(),
+            Some(2)
+        );
+        // Already quarantined: not again (one event), and a disabled plugin stays disabled.
+        assert_eq!(
+            audit.quarantine_if_repeated("a", 0, 2, reason).unwrap(),
+            None
+        );
+        assert_eq!(
+            audit.quarantine_if_repeated("b", 0, 2, reason).unwrap(),
+            None
+        );
+        let status = audit.status("a").unwrap().unwrap();
+        assert_eq!(
+            status,
+            (Status::Quarantined, Some("2 violating calls".into()))
+        );
+        assert_eq!(audit.status("b").unwrap().unwrap().0, Status::Disabled);
+    }
 
     #[test]
     fn a_limit_keeps_the_latest_entries_oldest_first() {

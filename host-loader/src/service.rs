@@ -1119,27 +1119,26 @@ impl Host {
             let window = self.recovery.quarantine_window;
             let since =
                 now_ms().saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-            let count = self.audit.calls_with_violations_since(&loaded.id, since)?;
-            let enabled = matches!(self.audit.status(&loaded.id)?, Some((Status::Enabled, _)));
-            if enabled && count >= self.recovery.quarantine_after {
-                let last = result
-                    .violations
-                    .last()
-                    .map(|v| format!("{} {}", v.rule, v.detail))
-                    .or_else(|| result.error.clone())
-                    .unwrap_or_default();
-                // Plugin-chosen text: a bounded excerpt in the status line.
-                let last: String = last.chars().take(200).collect();
-                let reason = format!(
-                    "{count} calls with violations within {} (latest: {last})",
-                    humantime::format_duration(window)
-                );
-                self.audit.set_status(
-                    &loaded.id,
-                    Status::Quarantined,
-                    Some(&reason),
-                    "quarantine",
-                )?;
+            let last = result
+                .violations
+                .last()
+                .map(|v| format!("{} {}", v.rule, v.detail))
+                .or_else(|| result.error.clone())
+                .unwrap_or_default();
+            // Plugin-chosen text: a bounded excerpt in the status line.
+            let last: String = last.chars().take(200).collect();
+            let quarantined = self.audit.quarantine_if_repeated(
+                &loaded.id,
+                since,
+                self.recovery.quarantine_after,
+                |count| {
+                    format!(
+                        "{count} calls with violations within {} (latest: {last})",
+                        humantime::format_duration(window)
+                    )
+                },
+            )?;
+            if quarantined.is_some() {
                 loaded.pool.evict_all_idle();
             }
         }
