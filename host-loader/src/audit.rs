@@ -32,13 +32,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 /// The schema version this code reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process holding the database (e.g. `serve` and the
 /// CLI on the same data dir).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Version 1 to 2: the global order of calls and events (`seq`).
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE calls ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE sequence (value INTEGER NOT NULL);
+INSERT INTO sequence VALUES (0);
+";
+
 const SCHEMA: &str = "
+-- One counter for calls and events together: their order in the trail, which two records
+-- of the same millisecond cannot get from their times.
+CREATE TABLE sequence (value INTEGER NOT NULL);
+INSERT INTO sequence VALUES (0);
 CREATE TABLE plugins (
     id           TEXT PRIMARY KEY,
     name         TEXT NOT NULL UNIQUE,
@@ -58,7 +70,8 @@ CREATE TABLE events (
     plugin_id   TEXT NOT NULL,
     plugin_name TEXT NOT NULL,
     kind        TEXT NOT NULL,
-    detail      TEXT NOT NULL
+    detail      TEXT NOT NULL,
+    seq         INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX events_by_plugin ON events (plugin_id, time);
 CREATE TABLE findings (
@@ -88,7 +101,8 @@ CREATE TABLE calls (
     bytes_in     INTEGER NOT NULL,
     bytes_out    INTEGER NOT NULL,
     worker_pid   INTEGER,
-    layers       TEXT NOT NULL
+    layers       TEXT NOT NULL,
+    seq          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX calls_by_plugin ON calls (plugin_id, time);
 CREATE TABLE violations (
@@ -367,6 +381,38 @@ const VIOLATING_CALLS_SINCE: &str = "SELECT COUNT(*) FROM calls WHERE plugin_id 
          WHERE plugin_id = ?1 AND kind IN ('release', 'install')), 0))
      AND (status = 'violation' OR id IN (SELECT call_id FROM violations WHERE plugin_id = ?1))";
 
+/// The name of the installed plugin `plugin_id`, if it is installed.
+fn installed_name(
+    tx: &rusqlite::Transaction<'_>,
+    plugin_id: &str,
+) -> rusqlite::Result<Option<String>> {
+    tx.query_row(
+        "SELECT name FROM plugins WHERE id = ?1",
+        [plugin_id],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Sets the plugin's status and records the change as the event `event`.
+fn update_status(
+    tx: &rusqlite::Transaction<'_>,
+    now: i64,
+    plugin_id: &str,
+    name: &str,
+    status: Status,
+    reason: Option<&str>,
+    event: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE plugins SET status = ?2, status_reason = ?3, status_since = ?4 WHERE id = ?1",
+        params![plugin_id, status.as_str(), reason, now],
+    )?;
+    let detail = serde_json::json!({ "status": status, "reason": reason });
+    insert_event(tx, now, plugin_id, name, event, &detail)?;
+    Ok(())
+}
+
 /// How many of a plugin's violations a report lists (the latest); the count covers them all.
 pub const REPORTED_VIOLATIONS: i64 = 100;
 
@@ -454,6 +500,23 @@ impl Audit {
                 })
                 .map_err(sqlite)?,
             SCHEMA_VERSION => {}
+            1 => connection
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {MIGRATE_1_TO_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .or_else(|error| {
+                    // Another process may have migrated it first.
+                    let version: i64 = connection
+                        .query_row("PRAGMA user_version", [], |row| row.get(0))
+                        .unwrap_or(0);
+                    let _ = connection.execute_batch("ROLLBACK");
+                    if version == SCHEMA_VERSION {
+                        Ok(())
+                    } else {
+                        Err(error)
+                    }
+                })
+                .map_err(sqlite)?,
             found => {
                 return Err(AuditError::NewerSchema {
                     path: path.to_path_buf(),
@@ -566,9 +629,7 @@ impl Audit {
         kind: &str,
         detail: &serde_json::Value,
     ) -> Result<i64, AuditError> {
-        let connection = self.lock();
-        insert_event(&connection, now_ms(), plugin_id, plugin_name, kind, detail)
-            .map_err(|e| self.sqlite(e))
+        self.write(|tx| insert_event(tx, now_ms(), plugin_id, plugin_name, kind, detail))
     }
 
     /// Changes a plugin's status and records the event (`enable`, `disable`, `quarantine`,
@@ -582,20 +643,10 @@ impl Audit {
     ) -> Result<bool, AuditError> {
         let now = now_ms();
         self.write(|tx| {
-            let name: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM plugins WHERE id = ?1",
-                    [plugin_id],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(name) = name else { return Ok(false) };
-            tx.execute(
-                "UPDATE plugins SET status = ?2, status_reason = ?3, status_since = ?4 WHERE id = ?1",
-                params![plugin_id, status.as_str(), reason, now],
-            )?;
-            let detail = serde_json::json!({ "status": status, "reason": reason });
-            insert_event(tx, now, plugin_id, &name, event, &detail)?;
+            let Some(name) = installed_name(tx, plugin_id)? else {
+                return Ok(false);
+            };
+            update_status(tx, now, plugin_id, &name, status, reason, event)?;
             Ok(true)
         })
     }
@@ -605,14 +656,9 @@ impl Audit {
     /// installed.
     pub fn delete_plugin(&self, plugin_id: &str) -> Result<bool, AuditError> {
         self.write(|tx| {
-            let name: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM plugins WHERE id = ?1",
-                    [plugin_id],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(name) = name else { return Ok(false) };
+            let Some(name) = installed_name(tx, plugin_id)? else {
+                return Ok(false);
+            };
             tx.execute("DELETE FROM plugins WHERE id = ?1", [plugin_id])?;
             insert_event(
                 tx,
@@ -636,8 +682,9 @@ impl Audit {
             tx.execute(
                 "INSERT INTO calls (time, plugin_id, plugin_name, hook, status, error, cpu_ms, wall_ms,
                  peak_rss_kb, file_ops, net_requests, db_queries, bytes_in, bytes_out, worker_pid,
-                 layers)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 layers, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17)",
                 params![
                     now,
                     entry.plugin_id,
@@ -655,6 +702,7 @@ impl Audit {
                     clamp(usage.bytes_out),
                     result.worker_pid,
                     serde_json::to_string(&result.layers).unwrap_or_else(|_| "[]".into()),
+                    next_seq(tx)?,
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -920,12 +968,10 @@ impl Audit {
         reason: impl FnOnce(u64) -> String,
     ) -> Result<Option<u64>, AuditError> {
         self.write(|tx| {
-            let count: u64 = tx
-                .query_row(
-                    VIOLATING_CALLS_SINCE,
-                    params![plugin_id, since_ms],
-                    |row| row.get::<_, i64>(0).map(unclamp),
-                )?;
+            let count: u64 =
+                tx.query_row(VIOLATING_CALLS_SINCE, params![plugin_id, since_ms], |row| {
+                    row.get::<_, i64>(0).map(unclamp)
+                })?;
             let state: Option<(String, String)> = tx
                 .query_row(
                     "SELECT status, name FROM plugins WHERE id = ?1",
@@ -940,13 +986,15 @@ impl Audit {
                 return Ok(None);
             }
             let reason = reason(count);
-            let now = now_ms();
-            tx.execute(
-                "UPDATE plugins SET status = ?2, status_reason = ?3, status_since = ?4 WHERE id = ?1",
-                params![plugin_id, Status::Quarantined.as_str(), reason, now],
+            update_status(
+                tx,
+                now_ms(),
+                plugin_id,
+                &name,
+                Status::Quarantined,
+                Some(&reason),
+                "quarantine",
             )?;
-            let detail = serde_json::json!({ "status": Status::Quarantined, "reason": reason });
-            insert_event(tx, now, plugin_id, &name, "quarantine", &detail)?;
             Ok(Some(count))
         })
     }
@@ -983,15 +1031,16 @@ impl Audit {
             .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let connection = self.lock();
         // The calls first (the latest `limit`), so the violations can be bounded to them.
-        let calls: Vec<(i64, i64, AuditEntry)>;
-        let mut entries: Vec<(i64, u8, i64, AuditEntry)> = Vec::new();
+        // Sorted by (seq, time): seq is the commit order (0 for records of schema 1).
+        let calls: Vec<((i64, i64), i64, AuditEntry)>;
+        let mut entries: Vec<((i64, i64), u8, i64, AuditEntry)> = Vec::new();
 
         {
             let mut statement = connection
                 .prepare(
                     "SELECT id, time, plugin_id, plugin_name, hook, status, error, cpu_ms, wall_ms,
                      peak_rss_kb, file_ops, net_requests, db_queries, worker_pid, bytes_in,
-                     bytes_out FROM calls
+                     bytes_out, seq FROM calls
                      WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2
                      ORDER BY id DESC LIMIT ?3",
                 )
@@ -1000,9 +1049,10 @@ impl Audit {
                 .query_map(params![plugin, since, limit], |row| {
                     let id: i64 = row.get(0)?;
                     let time: i64 = row.get(1)?;
+                    let seq: i64 = row.get(16)?;
                     let get = |i| row.get::<_, i64>(i).map(unclamp);
                     Ok((
-                        time,
+                        (seq, time),
                         id,
                         AuditEntry::Call {
                             id,
@@ -1069,7 +1119,7 @@ impl Audit {
         {
             let mut statement = connection
                 .prepare(
-                    "SELECT id, time, plugin_id, plugin_name, kind, detail FROM events
+                    "SELECT id, time, plugin_id, plugin_name, kind, detail, seq FROM events
                      WHERE (?1 IS NULL OR plugin_id = ?1) AND time >= ?2
                      ORDER BY id DESC LIMIT ?3",
                 )
@@ -1083,14 +1133,15 @@ impl Audit {
                         row.get::<_, String>(3)?,
                         row.get::<_, String>(4)?,
                         row.get::<_, String>(5)?,
+                        row.get::<_, i64>(6)?,
                     ))
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| self.sqlite(e))?;
-            for (id, time, plugin_id, plugin, event, detail) in rows {
+            for (id, time, plugin_id, plugin, event, detail, seq) in rows {
                 let detail = self.json("event detail", &detail)?;
                 entries.push((
-                    time,
+                    (seq, time),
                     0,
                     id,
                     AuditEntry::Event {
@@ -1150,11 +1201,23 @@ fn insert_event(
     kind: &str,
     detail: &serde_json::Value,
 ) -> rusqlite::Result<i64> {
+    let seq = next_seq(connection)?;
     connection.execute(
-        "INSERT INTO events (time, plugin_id, plugin_name, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![time, plugin_id, plugin_name, kind, detail.to_string()],
+        "INSERT INTO events (time, plugin_id, plugin_name, kind, detail, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![time, plugin_id, plugin_name, kind, detail.to_string(), seq],
     )?;
     Ok(connection.last_insert_rowid())
+}
+
+/// The next number of the trail's order. Called inside the write transaction, so the order
+/// is the order of commits.
+fn next_seq(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row(
+        "UPDATE sequence SET value = value + 1 RETURNING value",
+        [],
+        |row| row.get(0),
+    )
 }
 
 /// SQLite integers are signed; counters never reach 2^63, but clamp rather than wrap.
@@ -1234,6 +1297,83 @@ mod tests {
             (Status::Quarantined, Some("2 violating calls".into()))
         );
         assert_eq!(audit.status("b").unwrap().unwrap().0, Status::Disabled);
+    }
+
+    #[test]
+    fn the_trail_keeps_commit_order_within_a_millisecond() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::open(&dir.path().join("audit.db")).unwrap();
+        let ok = CallResult::ok(serde_json::json!(1), Usage::default());
+        for _ in 0..20 {
+            audit
+                .record_call(&CallEntry {
+                    plugin_id: "abc",
+                    plugin_name: "p",
+                    hook: "analyze",
+                    result: &ok,
+                })
+                .unwrap();
+            audit
+                .record_event("abc", "p", "enable", &serde_json::json!({}))
+                .unwrap();
+        }
+        let filter = AuditFilter {
+            plugin_id: None,
+            since_ms: None,
+            limit: None,
+        };
+        let kinds: Vec<bool> = audit
+            .entries(&filter)
+            .unwrap()
+            .iter()
+            .map(|e| matches!(e, AuditEntry::Call { .. }))
+            .collect();
+        let alternating: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
+        assert_eq!(kinds, alternating);
+    }
+
+    #[test]
+    fn a_schema_1_store_is_migrated_and_keeps_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        {
+            // Schema 1: no sequence, no seq columns.
+            let v1 = SCHEMA
+                .replace("CREATE TABLE sequence (value INTEGER NOT NULL);\nINSERT INTO sequence VALUES (0);\n", "")
+                .replace(",\n    seq          INTEGER NOT NULL DEFAULT 0", "")
+                .replace(",\n    seq         INTEGER NOT NULL DEFAULT 0", "");
+            assert!(!v1.contains("seq "), "{v1}");
+            let connection = Connection::open(&path).unwrap();
+            connection
+                .execute_batch(&format!("{v1} PRAGMA user_version = 1;"))
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO events (time, plugin_id, plugin_name, kind, detail)
+                     VALUES (1, 'abc', 'p', 'install', '{}')",
+                    [],
+                )
+                .unwrap();
+        }
+        let audit = Audit::open(&path).unwrap();
+        audit
+            .record_event("abc", "p", "disable", &serde_json::json!({}))
+            .unwrap();
+        let filter = AuditFilter {
+            plugin_id: None,
+            since_ms: None,
+            limit: None,
+        };
+        let events: Vec<String> = audit
+            .entries(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e {
+                AuditEntry::Event { event, .. } => event,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(events, ["install", "disable"]);
     }
 
     #[test]

@@ -643,14 +643,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
         );
     };
     let bytes = read_input(input)?;
-    let inputs: Vec<&[u8]> = if jsonl {
-        bytes
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .collect()
-    } else {
-        vec![bytes.as_slice()]
-    };
+    let inputs = split_inputs(&bytes, jsonl);
 
     let mut out = std::io::stdout().lock();
     let mut all_ok = true;
@@ -744,6 +737,18 @@ pub(crate) fn printable(text: &str) -> String {
         }
     }
     shown
+}
+
+/// The calls an input makes: one per non-blank line with `--jsonl`, else the whole input.
+pub(crate) fn split_inputs(bytes: &[u8], jsonl: bool) -> Vec<&[u8]> {
+    if jsonl {
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .collect()
+    } else {
+        vec![bytes]
+    }
 }
 
 /// `value` (a result or a record) as one JSON line, with the input line it answers.

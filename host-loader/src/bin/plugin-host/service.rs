@@ -301,14 +301,7 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             let _ = host_loader::worker::launcher::start_default();
             let host = host(&dir, Some(&args))?;
             let bytes = crate::read_input(input.as_deref())?;
-            let inputs: Vec<&[u8]> = if jsonl {
-                bytes
-                    .split(|b| *b == b'\n')
-                    .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-                    .collect()
-            } else {
-                vec![bytes.as_slice()]
-            };
+            let inputs = crate::split_inputs(&bytes, jsonl);
             drop(out);
             dispatch(&host, &hook, &inputs, json)
         }
