@@ -482,41 +482,9 @@ impl Audit {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(sqlite)?;
         match version {
-            0 => connection
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .or_else(|error| {
-                    // Another process may have created the schema first.
-                    let version: i64 = connection
-                        .query_row("PRAGMA user_version", [], |row| row.get(0))
-                        .unwrap_or(0);
-                    let _ = connection.execute_batch("ROLLBACK");
-                    if version == SCHEMA_VERSION {
-                        Ok(())
-                    } else {
-                        Err(error)
-                    }
-                })
-                .map_err(sqlite)?,
+            0 => upgrade(&connection, SCHEMA).map_err(sqlite)?,
             SCHEMA_VERSION => {}
-            1 => connection
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {MIGRATE_1_TO_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .or_else(|error| {
-                    // Another process may have migrated it first.
-                    let version: i64 = connection
-                        .query_row("PRAGMA user_version", [], |row| row.get(0))
-                        .unwrap_or(0);
-                    let _ = connection.execute_batch("ROLLBACK");
-                    if version == SCHEMA_VERSION {
-                        Ok(())
-                    } else {
-                        Err(error)
-                    }
-                })
-                .map_err(sqlite)?,
+            1 => upgrade(&connection, MIGRATE_1_TO_2).map_err(sqlite)?,
             found => {
                 return Err(AuditError::NewerSchema {
                     path: path.to_path_buf(),
@@ -1208,6 +1176,27 @@ fn insert_event(
         params![time, plugin_id, plugin_name, kind, detail.to_string(), seq],
     )?;
     Ok(connection.last_insert_rowid())
+}
+
+/// Runs `steps` (the schema, or a migration to it) and sets the schema version, in one
+/// IMMEDIATE transaction. Another process opening the same store may have done it first: then
+/// the version is already current and its error is not ours.
+fn upgrade(connection: &Connection, steps: &str) -> rusqlite::Result<()> {
+    connection
+        .execute_batch(&format!(
+            "BEGIN IMMEDIATE; {steps} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .or_else(|error| {
+            let version: i64 = connection
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .unwrap_or(0);
+            let _ = connection.execute_batch("ROLLBACK");
+            if version == SCHEMA_VERSION {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        })
 }
 
 /// The next number of the trail's order. Called inside the write transaction, so the order
