@@ -452,6 +452,48 @@ pub struct Host {
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
 }
 
+/// Why the opened plugin may not run `hook`, whatever its status: its decision denies it, or
+/// the entry point is not callable; `None` if it may.
+fn plugin_refusal(loaded: &Loaded, hook: &str) -> Option<String> {
+    if !loaded.decision.allows() {
+        return Some(format!(
+            "denied by policy: {}",
+            loaded.decision.reasons.join("; ")
+        ));
+    }
+    let report = loaded.pool.plugin().report();
+    match report.entry_point(hook) {
+        Some(entry) if entry.callable => None,
+        _ => {
+            let reasons: Vec<&str> = report
+                .blocking_findings()
+                .map(|f| f.message.as_str())
+                .collect();
+            Some(format!(
+                "entry point `{hook}` of `{}` is not callable: {}",
+                loaded.name,
+                reasons.join("; ")
+            ))
+        }
+    }
+}
+
+/// `WrongStatus` if `row` is quarantined, with `message(reason)`: what `enable` and `disable`
+/// answer, since only `release` lifts a quarantine.
+fn refuse_if_quarantined(
+    row: &PluginRow,
+    message: impl FnOnce(&str) -> String,
+) -> Result<(), ServiceError> {
+    if row.status != Status::Quarantined {
+        return Ok(());
+    }
+    Err(ServiceError::WrongStatus {
+        plugin: row.name.clone(),
+        status: "quarantined",
+        message: message(row.status_reason.as_deref().unwrap_or("no reason recorded")),
+    })
+}
+
 /// A plugin a dispatch goes to: opened, or the reason it cannot be.
 #[derive(Debug)]
 enum Target {
@@ -635,17 +677,12 @@ impl Host {
     /// Enables a disabled plugin. A quarantined one needs [`Host::release`].
     pub fn enable(&self, id: &str) -> Result<PluginSummary, ServiceError> {
         let row = self.resolve(id)?;
-        if row.status == Status::Quarantined {
-            return Err(ServiceError::WrongStatus {
-                plugin: row.name.clone(),
-                status: "quarantined",
-                message: format!(
-                    "{}; lift the quarantine with `plugin-host release {}`",
-                    row.status_reason.as_deref().unwrap_or("no reason recorded"),
-                    row.name
-                ),
-            });
-        }
+        refuse_if_quarantined(&row, |reason| {
+            format!(
+                "{reason}; lift the quarantine with `plugin-host release {}`",
+                row.name
+            )
+        })?;
         self.set_status(&row, Status::Enabled, None, "enable")
     }
 
@@ -654,18 +691,13 @@ impl Host {
         let row = self.resolve(id)?;
         // Disabling would overwrite the quarantine and its reason, and `enable` would then
         // lift it: only `release` does that, deliberately.
-        if row.status == Status::Quarantined {
-            return Err(ServiceError::WrongStatus {
-                plugin: row.name.clone(),
-                status: "quarantined",
-                message: format!(
-                    "it is already not called ({}); `plugin-host release {}` lifts the \
-                     quarantine",
-                    row.status_reason.as_deref().unwrap_or("no reason recorded"),
-                    row.name
-                ),
-            });
-        }
+        refuse_if_quarantined(&row, |reason| {
+            format!(
+                "it is already not called ({reason}); `plugin-host release {}` lifts the \
+                 quarantine",
+                row.name
+            )
+        })?;
         let summary = self.set_status(
             &row,
             Status::Disabled,
@@ -864,8 +896,9 @@ impl Host {
             return self.finish_unloadable(&row, hook, &refusal);
         }
         let loaded = self.loaded(&row)?;
-        let result = match self.gate(&loaded, hook)? {
-            Some(denied) => denied,
+        // Its status was just checked: only what the opened plugin says is left to check.
+        let result = match plugin_refusal(&loaded, hook) {
+            Some(refusal) => CallResult::failed(Outcome::Denied, refusal, Usage::default()),
             None => {
                 self.wait_backoff(&loaded);
                 loaded.pool.call(hook, input)
@@ -1047,37 +1080,11 @@ impl Host {
 
     /// Why `loaded` may not be called now, as the `denied` result of the call; `None` if it may.
     fn gate(&self, loaded: &Loaded, hook: &str) -> Result<Option<CallResult>, ServiceError> {
-        let denied = |message: String| {
-            Some(CallResult::failed(
-                Outcome::Denied,
-                message,
-                Usage::default(),
-            ))
+        let refusal = match self.status_refusal(&loaded.id, &loaded.name)? {
+            Some(refusal) => Some(refusal),
+            None => plugin_refusal(loaded, hook),
         };
-        if let Some(refusal) = self.status_refusal(&loaded.id, &loaded.name)? {
-            return Ok(denied(refusal));
-        }
-        if !loaded.decision.allows() {
-            return Ok(denied(format!(
-                "denied by policy: {}",
-                loaded.decision.reasons.join("; ")
-            )));
-        }
-        let report = loaded.pool.plugin().report();
-        Ok(match report.entry_point(hook) {
-            Some(entry) if entry.callable => None,
-            _ => {
-                let reasons: Vec<&str> = report
-                    .blocking_findings()
-                    .map(|f| f.message.as_str())
-                    .collect();
-                denied(format!(
-                    "entry point `{hook}` of `{}` is not callable: {}",
-                    loaded.name,
-                    reasons.join("; ")
-                ))
-            }
-        })
+        Ok(refusal.map(|message| CallResult::failed(Outcome::Denied, message, Usage::default())))
     }
 
     fn wait_backoff(&self, loaded: &Loaded) {
