@@ -96,6 +96,11 @@ pub fn artifacts() -> &'static Path {
     })
 }
 
+/// `p` as a command-line argument (every test path is UTF-8).
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
 /// Path of an example plugin's `.so`, e.g. `plugin("word-stats")`.
 pub fn plugin(name: &str) -> PathBuf {
     artifacts().join(format!("lib{}.so", name.replace('-', "_")))

@@ -3,7 +3,7 @@
 //! frame a worker can send ends it with `protocol_error`.
 
 use host_loader::{CallResult, Outcome, Plugin, Worker};
-use integration_tests::{binary, plugin, stories, stories_path, worker_options};
+use integration_tests::{binary, path, plugin, stories, stories_path, worker_options};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -96,10 +96,6 @@ fn run_cli(args: &[&str]) -> (Vec<Value>, Option<i32>) {
         String::from_utf8_lossy(&out.stderr)
     );
     (lines, out.status.code())
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Calls `name`'s `hook` once with `input` in a worker whose data dir is `data_dir`.

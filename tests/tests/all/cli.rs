@@ -1,6 +1,6 @@
 //! The `plugin-host` command line: inspect and run, outcomes and exit codes.
 
-use integration_tests::{binary, plugin, stories_path};
+use integration_tests::{binary, path, plugin, stories_path};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -12,10 +12,6 @@ fn plugin_host(args: &[&str], cwd: &Path) -> Output {
         .current_dir(cwd)
         .output()
         .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Runs `hook` of `name` on the first story, returning the JSON result and exit code.

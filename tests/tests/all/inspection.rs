@@ -2,9 +2,8 @@
 //! permissions, signatures; `validate` denying on high-severity (`error`) static findings;
 //! `inspect` over several files and directories.
 
-use integration_tests::{binary, plugin};
+use integration_tests::{binary, path, plugin};
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn plugin_host(args: &[&str]) -> Output {
@@ -12,10 +11,6 @@ fn plugin_host(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `inspect --json` of an example: the report and the exit code.

@@ -1,7 +1,7 @@
 //! Permissions, levels and the policy engine through the command line (issue 4): `validate`,
 //! `permissions`, and `run` refusing what the policy denies.
 
-use integration_tests::{binary, plugin, stories_path};
+use integration_tests::{binary, path, plugin, stories_path};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -11,10 +11,6 @@ fn plugin_host(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `validate --json` of an example plugin with extra arguments: the decision and exit code.

@@ -5,7 +5,7 @@
 use host_loader::outcome::Outcome;
 use host_loader::policy::Policy;
 use host_loader::service::{CallRecord, Host, HostBuilder, Recovery, ServiceError};
-use integration_tests::{binary, plugin, stories, stories_path};
+use integration_tests::{binary, path, plugin, stories, stories_path};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -402,10 +402,6 @@ fn plugin_host(args: &[&str], data_dir: &Path) -> Output {
         .env("PLUGIN_HOST_DATA_DIR", data_dir)
         .output()
         .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
