@@ -181,8 +181,10 @@ impl Pool {
     /// Retires every idle worker now.
     pub fn evict_all_idle(&self) {
         let idle = std::mem::take(&mut self.inner.lock().idle);
-        self.inner
-            .retire(idle.into_iter().map(|(worker, _)| worker));
+        self.inner.retire(
+            idle.into_iter().map(|(worker, _)| worker),
+            Retire::InBackground,
+        );
     }
 }
 
@@ -194,8 +196,10 @@ impl Drop for Pool {
             std::mem::take(&mut state.idle)
         };
         self.inner.janitor.notify_all();
+        // Waits for each to be gone, so that a program that drops its pool and exits leaves no
+        // worker, cgroup or temporary directory behind.
         self.inner
-            .retire(idle.into_iter().map(|(worker, _)| worker));
+            .retire(idle.into_iter().map(|(worker, _)| worker), Retire::Wait);
     }
 }
 
@@ -252,15 +256,26 @@ impl Inner {
     }
 
     /// Retires workers taken out of the idle list (outside the lock: `shutdown` may take time).
-    fn retire(&self, workers: impl Iterator<Item = Worker>) {
+    fn retire(&self, workers: impl Iterator<Item = Worker>, how: Retire) {
         for worker in workers {
-            drop(worker);
+            match how {
+                Retire::Wait => drop(worker.retire()),
+                Retire::InBackground => drop(worker),
+            }
             let mut state = self.lock();
             state.live -= 1;
             state.stats.retired += 1;
         }
         self.available.notify_all();
     }
+}
+
+/// Whether retiring a worker waits for its process to be reaped.
+#[derive(Clone, Copy)]
+enum Retire {
+    Wait,
+    /// Killed here, reaped (and its cgroup and directory removed) by the background reaper.
+    InBackground,
 }
 
 /// The eviction thread: retires workers idle longer than the timeout; ends with the pool.
@@ -292,6 +307,9 @@ fn evict_idle_workers(pool: Weak<Inner>) {
             }
             expired
         };
-        inner.retire(expired.into_iter().map(|(worker, _)| worker));
+        inner.retire(
+            expired.into_iter().map(|(worker, _)| worker),
+            Retire::InBackground,
+        );
     }
 }

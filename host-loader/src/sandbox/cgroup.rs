@@ -54,6 +54,8 @@ enum KeeperRequest {
     Replenish,
     /// Remove a finished worker's cgroup.
     Remove(PathBuf),
+    /// Remove the spares, then answer: everything asked before is done.
+    Flush(std::sync::mpsc::SyncSender<()>),
 }
 
 /// The parent directory of every worker cgroup, set up once; `None` if the machine offers no
@@ -82,7 +84,9 @@ fn parent_dir() -> Option<&'static (PathBuf, Version)> {
         .as_ref()
 }
 
-/// Removes empty `worker-<pid>-*` cgroups of hosts that are gone.
+/// Removes empty `worker-<pid>-*` cgroups of hosts that are gone. It runs before this process
+/// makes any, so one named with this process's own pid is a leftover of an earlier host that
+/// had the same pid.
 fn remove_stale(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -97,15 +101,16 @@ fn remove_stale(parent: &Path) {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists() {
             // Fails harmlessly if a process is still inside.
             let _ = fs::remove_dir(entry.path());
         }
     }
 }
 
+static KEEPER: OnceLock<Keeper> = OnceLock::new();
+
 fn keeper() -> &'static Keeper {
-    static KEEPER: OnceLock<Keeper> = OnceLock::new();
     KEEPER.get_or_init(|| {
         let (tx, rx) = channel::<KeeperRequest>();
         let started = std::thread::Builder::new()
@@ -117,6 +122,17 @@ fn keeper() -> &'static Keeper {
                             let _ = fs::remove_dir(&dir);
                         }
                         KeeperRequest::Replenish => replenish(),
+                        KeeperRequest::Flush(done) => {
+                            let spares = keeper()
+                                .spares
+                                .lock()
+                                .map(|mut spares| std::mem::take(&mut *spares))
+                                .unwrap_or_default();
+                            for dir in spares {
+                                let _ = fs::remove_dir(&dir);
+                            }
+                            let _ = done.send(());
+                        }
                     }
                 }
             });
@@ -129,6 +145,18 @@ fn keeper() -> &'static Keeper {
             requests: Mutex::new(tx),
         }
     })
+}
+
+/// Waits (at most `timeout`) for the keeper to remove the cgroups of finished workers and its
+/// spares, so that a program about to exit leaves no empty cgroup behind (the keeper thread dies
+/// with the process). Returns whether it finished in time; nothing to do if no cgroup was made.
+pub fn finish_background_work(timeout: std::time::Duration) -> bool {
+    if KEEPER.get().is_none() {
+        return true;
+    }
+    let (done, finished) = std::sync::mpsc::sync_channel(1);
+    ask_keeper(KeeperRequest::Flush(done));
+    finished.recv_timeout(timeout).is_ok()
 }
 
 fn replenish() {
@@ -144,12 +172,25 @@ fn replenish() {
         if count >= SPARES {
             return;
         }
-        let dir = parent.join(next_name());
-        if fs::create_dir(&dir).is_err() {
+        let Ok(dir) = make_dir(parent) else {
             return;
-        }
+        };
         if let Ok(mut spares) = keeper().spares.lock() {
             spares.push(dir);
+        }
+    }
+}
+
+/// Makes a new, empty cgroup under `parent`. A name already taken (by a cgroup that the stale
+/// sweep could not remove because a process is still inside) is skipped, not an error.
+fn make_dir(parent: &Path) -> io::Result<PathBuf> {
+    let mut attempts = 0;
+    loop {
+        let dir = parent.join(next_name());
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => attempts += 1,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -194,11 +235,7 @@ impl MemoryCgroup {
         ask_keeper(KeeperRequest::Replenish);
         let dir = match spare {
             Some(dir) => dir,
-            None => {
-                let dir = parent.join(next_name());
-                fs::create_dir(&dir)?;
-                dir
-            }
+            None => make_dir(parent)?,
         };
         let cgroup = MemoryCgroup {
             dir,

@@ -205,7 +205,17 @@ fn confine(channel: &mut UnixStream, request: &LoadRequest, in_pid_namespace: bo
     if let Some(dir) = &plan.temp_dir
         && let Err(e) = std::env::set_current_dir(dir)
     {
-        fail(channel, "temp-dir", &format!("{}: {e}", dir.display()));
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            " (the worker's uid must be able to search every directory above it: point TMPDIR \
+             at one with mode 0711 or 1777, such as /tmp)"
+        } else {
+            ""
+        };
+        fail(
+            channel,
+            "temp-dir",
+            &format!("{}: {e}{hint}", dir.display()),
+        );
     }
 
     // 7. No new privileges, ever (also required by Landlock and seccomp without privilege).

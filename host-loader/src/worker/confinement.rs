@@ -86,9 +86,14 @@ pub fn refusal(
     ))
 }
 
-/// A worker's private temporary directory under `$TMPDIR/plugin-host-<host pid>/`, owned by the
-/// worker's uid; removed (with anything the worker left in it) when dropped. Inside the worker
-/// it is usually covered by a tmpfs of the worker's own, so it stays empty on the host's side.
+/// A worker's private temporary directory, `$TMPDIR/plugin-worker-<host pid>-XXXXXX`, owned by
+/// the worker's uid; removed (with anything the worker left in it) when dropped. Inside the
+/// worker it is usually covered by a tmpfs of the worker's own, so it stays empty on the host's
+/// side.
+///
+/// The name is made by `mkdtemp`: created atomically and unpredictable, so neither a directory
+/// left by a killed host whose pid came round again nor one planted by another user in a shared
+/// `/tmp` can collide with it or be adopted by it.
 #[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
@@ -97,26 +102,16 @@ pub struct TempDir {
 impl TempDir {
     /// Makes a fresh directory, mode 0700.
     pub fn create() -> io::Result<TempDir> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let parent = std::env::temp_dir().join(format!("plugin-host-{}", std::process::id()));
-        if !parent.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o711)
-                .create(&parent)?;
-            // Workers (another uid) must be able to reach their own directory inside.
-            std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o711))?;
-        }
-        let path = parent.join(format!("w{}", SEQ.fetch_add(1, Ordering::Relaxed)));
-        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        let template =
+            std::env::temp_dir().join(format!("plugin-worker-{}-XXXXXX", std::process::id()));
+        let path = nix::unistd::mkdtemp(&template).map_err(io::Error::from)?;
+        let dir = TempDir { path };
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             let id = identity::UNPRIVILEGED_ID;
-            std::os::unix::fs::chown(&path, Some(id), Some(id))?;
+            std::os::unix::fs::chown(&dir.path, Some(id), Some(id))?;
         }
-        Ok(TempDir { path })
+        Ok(dir)
     }
 
     /// Where it is.
@@ -134,6 +129,25 @@ impl Drop for TempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_temp_dir_is_new_private_and_removed_when_dropped() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let first = TempDir::create().unwrap();
+        let second = TempDir::create().unwrap();
+        assert_ne!(first.path(), second.path());
+        let meta = std::fs::symlink_metadata(first.path()).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(meta.uid(), identity::UNPRIVILEGED_ID);
+        }
+        std::fs::write(first.path().join("left-by-the-plugin"), b"x").unwrap();
+        let path = first.path().to_path_buf();
+        drop(first);
+        assert!(!path.exists(), "{} was not removed", path.display());
+    }
 
     #[test]
     fn refusal_names_each_missing_layer() {

@@ -2,6 +2,7 @@
 //! these from the kernel, never from anything the worker says.
 
 use std::io;
+use std::time::Duration;
 
 /// Opens a pidfd for `pid` (a child of ours, not yet reaped, so the pid cannot be reused).
 pub fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
@@ -144,24 +145,42 @@ pub struct Reaped {
 /// remove its cgroup). Tearing a process down takes the kernel a fraction of a millisecond that
 /// the caller need not wait for. Falls back to reaping here if the thread cannot start.
 pub fn reap_later(pid: i32, after: impl FnOnce() + Send + 'static) {
+    run_on_reaper(Box::new(move || {
+        let _ = reap(pid);
+        after();
+    }));
+}
+
+/// Waits (at most `timeout`) until the background reaper has finished what it was given before
+/// this call: the workers retired without waiting are reaped and their temporary directories
+/// removed. Returns whether it finished in time.
+pub fn finish_background_reaping(timeout: Duration) -> bool {
+    let (done, finished) = std::sync::mpsc::sync_channel(1);
+    run_on_reaper(Box::new(move || {
+        let _ = done.send(());
+    }));
+    finished.recv_timeout(timeout).is_ok()
+}
+
+type ReaperJob = Box<dyn FnOnce() + Send>;
+
+/// Runs `job` on the reaper thread, in order with earlier jobs; here if there is no thread.
+fn run_on_reaper(job: ReaperJob) {
     use std::sync::mpsc::{Sender, channel};
     use std::sync::{Mutex, OnceLock};
-    type Job = (i32, Box<dyn FnOnce() + Send>);
-    static REAPER: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    static REAPER: OnceLock<Option<Mutex<Sender<ReaperJob>>>> = OnceLock::new();
     let reaper = REAPER.get_or_init(|| {
-        let (tx, rx) = channel::<Job>();
+        let (tx, rx) = channel::<ReaperJob>();
         std::thread::Builder::new()
             .name("worker-reaper".into())
             .spawn(move || {
-                for (pid, after) in rx {
-                    let _ = reap(pid);
-                    after();
+                for job in rx {
+                    job();
                 }
             })
             .ok()
             .map(|_| Mutex::new(tx))
     });
-    let job: Job = (pid, Box::new(after));
     let unsent = match reaper {
         Some(sender) => match sender.lock() {
             Ok(sender) => sender.send(job).err().map(|e| e.0),
@@ -169,9 +188,8 @@ pub fn reap_later(pid: i32, after: impl FnOnce() + Send + 'static) {
         },
         None => Some(job),
     };
-    if let Some((pid, after)) = unsent {
-        let _ = reap(pid);
-        after();
+    if let Some(job) = unsent {
+        job();
     }
 }
 

@@ -61,6 +61,18 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub use capture::CAPTURE_LIMIT;
+
+/// Finishes what retiring workers left to background threads: waits (at most `timeout` for
+/// each step) until workers retired without waiting are reaped and their temporary directories
+/// and cgroups, and the spare cgroups, are removed. Those threads die with the process, so a
+/// program calls this before it exits (after dropping its pools, which wait for their own
+/// workers) to leave nothing behind. Returns whether everything finished in time.
+pub fn finish_background_work(timeout: Duration) -> bool {
+    let reaped = measure::finish_background_reaping(timeout);
+    // After the reaper, whose last steps ask the keeper to remove cgroups.
+    let removed = crate::sandbox::cgroup::finish_background_work(timeout);
+    reaped && removed
+}
 /// How often the watchdog samples CPU time during a long call.
 const CPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
 /// Extra address space allowed on top of the memory limit when a cgroup enforces memory:
@@ -286,7 +298,14 @@ impl Worker {
         let temp_dir = TempDir::create().map_err(|e| {
             measure::kill_tree(&pidfd, pid);
             let _ = measure::reap(pid);
-            std::io::Error::new(e.kind(), format!("private temporary directory: {e}"))
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot make the worker's private temporary directory in {}: {e} \
+                     (point TMPDIR at a writable directory)",
+                    std::env::temp_dir().display()
+                ),
+            )
         })?;
         let confinement = confinement::plan(plugin, &options, &temp_dir);
         let mut layers = vec![

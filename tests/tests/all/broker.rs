@@ -141,7 +141,8 @@ fn story_sanitizer_masks_exactly_the_listed_words_and_counts_its_reads() {
         "--plugin-data",
         path(dir.path()),
     ]);
-    assert_eq!(code, Some(0));
+    let failed: Vec<&Value> = lines.iter().filter(|l| l["status"] != "ok").collect();
+    assert_eq!(code, Some(0), "calls that did not succeed: {failed:?}");
     let stories = stories();
     assert_eq!(lines.len(), stories.len());
     let mut reads = 0;

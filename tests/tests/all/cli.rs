@@ -257,6 +257,62 @@ fn jsonl_gives_each_line_its_own_outcome_on_a_fresh_worker() {
     }
 }
 
+/// Each worker's private directory is made with `mkdtemp` in `$TMPDIR`, and its memory cgroup
+/// is named after the host's pid. A host that exited (here after a run whose every call crashed,
+/// so every worker but the last was retired in the background) leaves neither behind: a
+/// leftover directory or cgroup would pile up, and once collided with a later host's.
+#[test]
+fn a_finished_run_leaves_no_worker_directory_or_cgroup_behind() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // Searchable by the workers' uid, like /tmp.
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let input = dir.path().join("five.jsonl");
+    let five: Vec<String> = std::fs::read_to_string(stories_path())
+        .unwrap()
+        .lines()
+        .take(5)
+        .map(String::from)
+        .collect();
+    std::fs::write(&input, five.join("\n")).unwrap();
+    for (name, code) in [("hostile-segv", 1), ("word-stats", 0)] {
+        let child = Command::new(binary("plugin-host"))
+            .args(["run", path(&plugin(name)), "analyze", "--jsonl", "--input"])
+            .arg(&input)
+            .env("TMPDIR", &tmp)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.lines().count(), 5, "{name}: {stdout}");
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{name}: left in TMPDIR: {left:?}");
+        let cgroups = [
+            "/sys/fs/cgroup/plugin-host",
+            "/sys/fs/cgroup/memory/plugin-host",
+        ];
+        let Some(parent) = cgroups.iter().map(Path::new).find(|p| p.is_dir()) else {
+            eprintln!("SKIPPED (cgroup part): no plugin-host memory cgroup on this machine");
+            continue;
+        };
+        let prefix = format!("worker-{pid}-");
+        let left: Vec<_> = std::fs::read_dir(parent)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "{name}: cgroups left: {left:?}");
+    }
+}
+
 #[test]
 fn bad_usage_exits_2_and_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();

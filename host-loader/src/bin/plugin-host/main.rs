@@ -154,6 +154,9 @@ fn main() -> ExitCode {
             plugin_data: plugin_data.as_deref(),
         }),
     };
+    // Workers retired in the background (after a failed call, say) are reaped, and their
+    // cgroups and temporary directories removed, before the process and its reaper thread end.
+    host_loader::worker::finish_background_work(std::time::Duration::from_secs(2));
     match result {
         Ok(code) => code,
         // The reader of stdout went away (`plugin-host report | head`): not an error worth a
