@@ -342,7 +342,11 @@ fn the_worker_sees_no_host_environment() {
             "host variable {name} leaked"
         );
     }
-    assert!(env["TMPDIR"].as_str().unwrap().contains("plugin-host-"));
+    // Both name the worker's private directory (made by mkdtemp, named after the host's pid).
+    assert_eq!(env["HOME"], env["TMPDIR"]);
+    let private = format!("plugin-worker-{}-", std::process::id());
+    let tmpdir = env["TMPDIR"].as_str().unwrap();
+    assert!(tmpdir.contains(&private), "{tmpdir} is not {private}XXXXXX");
 }
 
 #[test]
