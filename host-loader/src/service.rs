@@ -750,6 +750,25 @@ impl Host {
             .collect())
     }
 
+    /// The `[plugins.<name>]` sections of the policy in force that name no installed plugin.
+    /// Such a section has no effect until a plugin of that name is installed, so it is most
+    /// likely a typo worth a warning.
+    pub fn unmatched_policy_sections(&self) -> Result<Vec<String>, ServiceError> {
+        let policy = self.policy();
+        let installed: std::collections::BTreeSet<String> = self
+            .audit
+            .plugins()?
+            .into_iter()
+            .map(|row| row.name)
+            .collect();
+        Ok(policy
+            .plugins
+            .keys()
+            .filter(|name| !installed.contains(*name))
+            .cloned()
+            .collect())
+    }
+
     /// One installed plugin.
     pub fn summary(&self, id: &str) -> Result<PluginSummary, ServiceError> {
         Ok(PluginSummary::from_row(&self.resolve(id)?))

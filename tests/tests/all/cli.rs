@@ -370,6 +370,26 @@ fn invalid_input_is_a_plugin_error_not_a_crash() {
             .contains("not a valid JSON Story"),
         "{result}"
     );
+    assert!(out.stderr.is_empty(), "no hint for one JSON value: {out:?}");
+
+    // The stories file without --jsonl: one call on the whole file fails, and a hint says why.
+    let out = plugin_host(
+        &[
+            "run",
+            path(&plugin("word-stats")),
+            "analyze",
+            "--input",
+            path(&stories_path()),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the input is 146 lines of JSON, passed as one input; add --jsonl"),
+        "{stderr}"
+    );
 }
 
 /// The README's main job (`scripts/main-job.sh`), run on the debug build: every well-behaved

@@ -782,3 +782,73 @@ fn an_edited_policy_file_takes_effect_without_a_restart() {
     std::fs::remove_file(&policy).unwrap();
     assert_eq!(call(&host).status, Outcome::Ok);
 }
+
+#[test]
+fn a_policy_section_for_no_installed_plugin_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    // `word-stat` is a typo for `word-stats`: its limits would silently not apply.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[plugins.word-stats]\nlimits = { wall_ms = 1000 }\n\n\
+         [plugins.word-stat]\nlimits = { wall_ms = 500 }\n",
+    )
+    .unwrap();
+    let word_stats = plugin("word-stats");
+    let install = ["install", path(&word_stats)];
+    for command in [
+        &install[..],
+        &["list"],
+        &["report"],
+        &["report", "word-stats"],
+    ] {
+        let out = plugin_host(command, dir.path());
+        assert_eq!(out.status.code(), Some(0), "{command:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                "[plugins.word-stat] section, but no installed plugin is named `word-stat`"
+            ),
+            "{command:?}: {stderr}"
+        );
+        assert!(!stderr.contains("`word-stats`"), "{command:?}: {stderr}");
+    }
+    let built = HostBuilder::new(dir.path()).build().unwrap();
+    assert_eq!(built.unmatched_policy_sections().unwrap(), ["word-stat"]);
+}
+
+#[test]
+fn commands_other_than_install_and_serve_never_create_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let out = plugin_host(&["list"], &missing);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no plugins installed"));
+    let out = plugin_host(&["list", "--json"], &missing);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    for command in [
+        &["report"][..],
+        &["report", "word-stats"],
+        &["audit"],
+        &["enable", "word-stats"],
+        &["dispatch", "analyze", "--input", "/dev/null"],
+    ] {
+        let out = plugin_host(command, &missing);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("typo: no such data dir") && stderr.contains("plugin-host install"),
+            "{command:?}: {stderr}"
+        );
+    }
+    assert!(
+        !missing.exists(),
+        "a read command created {}",
+        missing.display()
+    );
+    let out = plugin_host(&["install", path(&plugin("word-stats"))], &missing);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(missing.join(host_loader::service::AUDIT_FILE).is_file());
+}

@@ -647,6 +647,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     };
     let bytes = read_input(input)?;
     let inputs = split_inputs(&bytes, jsonl);
+    hint_at_jsonl(&bytes, jsonl);
 
     let mut out = std::io::stdout().lock();
     let mut all_ok = true;
@@ -751,6 +752,23 @@ pub(crate) fn split_inputs(bytes: &[u8], jsonl: bool) -> Vec<&[u8]> {
             .collect()
     } else {
         vec![bytes]
+    }
+}
+
+/// Says on stderr that `--jsonl` was probably meant when the input, taken whole, is not one JSON
+/// value but is several lines of which the first is one (JSON Lines).
+pub(crate) fn hint_at_jsonl(bytes: &[u8], jsonl: bool) {
+    use serde::de::IgnoredAny;
+    if jsonl || serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
+        return;
+    }
+    let lines = split_inputs(bytes, true);
+    if lines.len() > 1 && serde_json::from_slice::<IgnoredAny>(lines[0]).is_ok() {
+        eprintln!(
+            "plugin-host: hint: the input is {} lines of JSON, passed as one input; add --jsonl \
+             to make one call per line",
+            lines.len()
+        );
     }
 }
 

@@ -196,6 +196,31 @@ fn host(dir: &Path, args: Option<&HostArgs>) -> Result<Host> {
     Ok(builder.build()?)
 }
 
+/// Warns, on stderr, of each policy section that names no installed plugin (likely a typo: it
+/// has no effect).
+fn warn_of_unmatched_policy_sections(host: &Host) {
+    for name in host.unmatched_policy_sections().unwrap_or_default() {
+        eprintln!(
+            "plugin-host: warning: the policy has a [plugins.{name}] section, but no installed \
+             plugin is named `{name}`, so it has no effect; check the name (`plugin-host list` \
+             shows the installed ones)"
+        );
+    }
+}
+
+/// The host of a data dir that must exist already: only `install` and `serve` make one, so
+/// that a mistyped `--data-dir` given to any other command is an error, not a new empty host.
+fn existing_host(dir: &Path, args: Option<&HostArgs>) -> Result<Host> {
+    if !dir.exists() {
+        bail!(
+            "{}: no such data dir (nothing was ever installed there); check --data-dir or \
+             {DATA_DIR_ENV}, or install a plugin first (`plugin-host install FILE`)",
+            dir.display()
+        );
+    }
+    host(dir, args)
+}
+
 /// Runs a service command.
 pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<ExitCode> {
     let dir = data_dir(data_dir_arg)?;
@@ -207,7 +232,9 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             json,
         } => {
             let host = host(&dir, Some(&args))?;
-            match host.install(&file) {
+            let installed = host.install(&file);
+            warn_of_unmatched_policy_sections(&host);
+            match installed {
                 Ok(installed) => {
                     if json {
                         writeln!(out, "{}", serde_json::to_string_pretty(&installed)?)?;
@@ -244,8 +271,23 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
                 Err(other) => Err(other.into()),
             }
         }
+        ServiceCommand::List { json } if !dir.exists() => {
+            // Nothing installed, and listing creates nothing.
+            if json {
+                writeln!(out, "[]")?;
+            } else {
+                writeln!(
+                    out,
+                    "no plugins installed in {} (it does not exist)",
+                    dir.display()
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ServiceCommand::List { json } => {
-            let list = host(&dir, None)?.list()?;
+            let host = existing_host(&dir, None)?;
+            let list = host.list()?;
+            warn_of_unmatched_policy_sections(&host);
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
             } else if list.is_empty() {
@@ -266,17 +308,26 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             &mut out,
             json,
             "uninstalled",
-            host(&dir, None)?.uninstall(&id),
+            existing_host(&dir, None)?.uninstall(&id),
         ),
-        ServiceCommand::Enable { id, json } => {
-            status_change(&mut out, json, "enabled", host(&dir, None)?.enable(&id))
-        }
-        ServiceCommand::Disable { id, json } => {
-            status_change(&mut out, json, "disabled", host(&dir, None)?.disable(&id))
-        }
-        ServiceCommand::Release { id, json } => {
-            status_change(&mut out, json, "released", host(&dir, None)?.release(&id))
-        }
+        ServiceCommand::Enable { id, json } => status_change(
+            &mut out,
+            json,
+            "enabled",
+            existing_host(&dir, None)?.enable(&id),
+        ),
+        ServiceCommand::Disable { id, json } => status_change(
+            &mut out,
+            json,
+            "disabled",
+            existing_host(&dir, None)?.disable(&id),
+        ),
+        ServiceCommand::Release { id, json } => status_change(
+            &mut out,
+            json,
+            "released",
+            existing_host(&dir, None)?.release(&id),
+        ),
         ServiceCommand::Invoke {
             id,
             hook,
@@ -285,7 +336,7 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             json,
         } => {
             let _ = host_loader::worker::launcher::start_default();
-            let host = host(&dir, Some(&args))?;
+            let host = existing_host(&dir, Some(&args))?;
             let input = crate::read_input(input.as_deref())?;
             let record = host.invoke(&id, &hook, &input)?;
             print_record(&mut out, 1, &record, json)?;
@@ -299,14 +350,17 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             json,
         } => {
             let _ = host_loader::worker::launcher::start_default();
-            let host = host(&dir, Some(&args))?;
+            let host = existing_host(&dir, Some(&args))?;
+            warn_of_unmatched_policy_sections(&host);
             let bytes = crate::read_input(input.as_deref())?;
             let inputs = crate::split_inputs(&bytes, jsonl);
+            crate::hint_at_jsonl(&bytes, jsonl);
             drop(out);
             dispatch(&host, &hook, &inputs, json)
         }
         ServiceCommand::Report { id, json } => {
-            let host = host(&dir, None)?;
+            let host = existing_host(&dir, None)?;
+            warn_of_unmatched_policy_sections(&host);
             match id {
                 Some(id) => {
                     let report = host.report(&id)?;
@@ -349,7 +403,7 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
                 ),
                 None => None,
             };
-            let entries = host(&dir, None)?.audit_entries(
+            let entries = existing_host(&dir, None)?.audit_entries(
                 plugin.as_deref(),
                 since,
                 (limit != 0).then_some(limit),
