@@ -7,16 +7,24 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// A `plugin-host serve` child on a free loopback port, killed when dropped.
+/// A `plugin-host serve` child on a free loopback port, stopped with SIGTERM when dropped. Its
+/// TMPDIR (where its workers' private directories go) is `tmp` beside the data dir.
 struct Server {
     child: Child,
     url: String,
     token: String,
+    tmp: std::path::PathBuf,
 }
 
 impl Server {
     fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = data_dir.parent().unwrap().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        // Searchable by the workers' uid, like /tmp.
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o711)).unwrap();
         let mut child = Command::new(binary("plugin-host"))
+            .env("TMPDIR", &tmp)
             .args(["--data-dir", data_dir.to_str().unwrap(), "serve"])
             .args(["--addr", "127.0.0.1:0"])
             .args(extra)
@@ -42,7 +50,37 @@ impl Server {
             .unwrap()
             .trim()
             .to_string();
-        Server { child, url, token }
+        Server {
+            child,
+            url,
+            token,
+            tmp,
+        }
+    }
+
+    /// Stops the server as an operator would, with SIGTERM, and returns how it exited; SIGKILL
+    /// after 10 s if it has not.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(self.child.id() as i32);
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        kill(pid, Signal::SIGTERM).unwrap();
+        let (exited, timer) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if timer
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_err()
+            {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        });
+        let status = self.child.wait().unwrap();
+        drop(exited);
+        watchdog.join().unwrap();
+        status
     }
 
     fn request(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
@@ -92,8 +130,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -352,4 +389,14 @@ fn installs_through_the_api_are_decided_and_a_violating_plugin_is_quarantined() 
     // hostile-path-escape makes six refused requests per call here (its seventh attempt, a
     // symlink no test planted, is just a missing file).
     assert_eq!(security["violations"].as_array().unwrap().len(), 3 * 6);
+
+    // SIGTERM ends the server cleanly, and its workers' private directories go with it.
+    let mut server = server;
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let left: Vec<_> = std::fs::read_dir(&server.tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the server's TMPDIR: {left:?}");
 }
