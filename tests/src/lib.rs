@@ -134,6 +134,23 @@ pub fn stories() -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The first `count` lines of the stories file, joined by `separator` (a JSON Lines input).
+pub fn first_story_lines(count: usize, separator: &str) -> String {
+    let text = std::fs::read_to_string(stories_path()).expect("cannot read the stories");
+    text.lines().take(count).collect::<Vec<_>>().join(separator)
+}
+
+/// A directory `name` under `parent` that a worker's uid can search (mode 0711, like `/tmp`),
+/// for a host's `TMPDIR`: the workers' private directories are made in it.
+pub fn tmpdir_for_workers(parent: &Path, name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).expect("cannot make the TMPDIR");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))
+        .expect("cannot make the TMPDIR searchable");
+    dir
+}
+
 /// Worker options for `plugin` as the CLI would use them, with the built worker executable.
 pub fn worker_options(plugin: &host_loader::Plugin) -> host_loader::WorkerOptions {
     let mut options = host_loader::WorkerOptions::new(plugin.limits(None));

@@ -1,7 +1,7 @@
 //! The HTTP API (`plugin-host serve`), driven with a real HTTP client over a real socket:
 //! authentication, body limit, JSON errors, and the same answers as the CLI.
 
-use integration_tests::{binary, plugin, stories};
+use integration_tests::{binary, plugin, stories, tmpdir_for_workers};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,11 +18,7 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = data_dir.parent().unwrap().join("tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
-        // Searchable by the workers' uid, like /tmp.
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o711)).unwrap();
+        let tmp = tmpdir_for_workers(data_dir.parent().unwrap(), "tmp");
         let mut child = Command::new(binary("plugin-host"))
             .env("TMPDIR", &tmp)
             .args(["--data-dir", data_dir.to_str().unwrap(), "serve"])

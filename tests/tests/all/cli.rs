@@ -1,6 +1,8 @@
 //! The `plugin-host` command line: inspect and run, outcomes and exit codes.
 
-use integration_tests::{binary, path, plugin, stories_path};
+use integration_tests::{
+    binary, first_story_lines, path, plugin, stories_path, tmpdir_for_workers,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -221,13 +223,7 @@ fn hostile_plugins_end_with_the_right_outcome_and_exit_1() {
 fn jsonl_gives_each_line_its_own_outcome_on_a_fresh_worker() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("three.jsonl");
-    let stories: Vec<String> = std::fs::read_to_string(stories_path())
-        .unwrap()
-        .lines()
-        .take(3)
-        .map(String::from)
-        .collect();
-    std::fs::write(&input, stories.join("\n\n")).unwrap();
+    std::fs::write(&input, first_story_lines(3, "\n\n")).unwrap();
     let out = plugin_host(
         &[
             "run",
@@ -263,20 +259,10 @@ fn jsonl_gives_each_line_its_own_outcome_on_a_fresh_worker() {
 /// leftover directory or cgroup would pile up, and once collided with a later host's.
 #[test]
 fn a_finished_run_leaves_no_worker_directory_or_cgroup_behind() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    // Searchable by the workers' uid, like /tmp.
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let tmp = tmpdir_for_workers(dir.path(), "tmp");
     let input = dir.path().join("five.jsonl");
-    let five: Vec<String> = std::fs::read_to_string(stories_path())
-        .unwrap()
-        .lines()
-        .take(5)
-        .map(String::from)
-        .collect();
-    std::fs::write(&input, five.join("\n")).unwrap();
+    std::fs::write(&input, first_story_lines(5, "\n")).unwrap();
     for (name, code) in [("hostile-segv", 1), ("word-stats", 0)] {
         let child = Command::new(binary("plugin-host"))
             .args(["run", path(&plugin(name)), "analyze", "--jsonl", "--input"])

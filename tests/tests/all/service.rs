@@ -5,7 +5,7 @@
 use host_loader::outcome::Outcome;
 use host_loader::policy::Policy;
 use host_loader::service::{CallRecord, Host, HostBuilder, Recovery, ServiceError};
-use integration_tests::{binary, path, plugin, stories, stories_path};
+use integration_tests::{binary, first_story_lines, path, plugin, stories, stories_path};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -433,13 +433,7 @@ fn cli_service_commands_exit_codes_and_report_matching_the_audit_table() {
 
     // Five stories: word-stats ok, the path escaper violates, is quarantined after three.
     let input = dir.path().join("five.jsonl");
-    let five: Vec<String> = std::fs::read_to_string(stories_path())
-        .unwrap()
-        .lines()
-        .take(5)
-        .map(str::to_string)
-        .collect();
-    std::fs::write(&input, five.join("\n")).unwrap();
+    std::fs::write(&input, first_story_lines(5, "\n")).unwrap();
     let out = plugin_host(
         &[
             "dispatch",
