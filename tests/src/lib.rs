@@ -32,6 +32,7 @@ pub const EXAMPLES: &[&str] = &[
     "hostile-kill-parent",
     "hostile-double-fork",
     "hostile-sleep",
+    "hostile-thread-bomb",
     "hostile-sigxcpu",
     "hostile-disk-fill",
     "hostile-fd-exhaust",

@@ -1,4 +1,5 @@
-//! Parent-side memory cgroup for one worker, where the machine offers one.
+//! Parent-side cgroups for one worker, where the machine offers them: memory (v2 or v1) and
+//! tasks (the v1 pids hierarchy, [`PidsCgroup`]).
 //!
 //! With a cgroup, the memory limit is enforced on resident memory by the kernel, which
 //! OOM-kills the worker when it is exceeded and counts that event: the host then knows for a
@@ -21,6 +22,7 @@ use std::sync::{Mutex, OnceLock};
 
 const V2_ROOT: &str = "/sys/fs/cgroup";
 const V1_ROOT: &str = "/sys/fs/cgroup/memory";
+const V1_PIDS_ROOT: &str = "/sys/fs/cgroup/pids";
 const PARENT: &str = "plugin-host";
 
 /// Which cgroup interface is in use.
@@ -43,9 +45,11 @@ pub struct MemoryCgroup {
 /// Empty cgroups kept ready.
 const SPARES: usize = 2;
 
-/// The keeper: spare cgroup directories, and a channel to its thread.
+/// The keeper: spare cgroup directories (memory, and pids in the v1 pids hierarchy), and a
+/// channel to its thread.
 struct Keeper {
     spares: Mutex<Vec<PathBuf>>,
+    pids_spares: Mutex<Vec<PathBuf>>,
     requests: Mutex<Sender<KeeperRequest>>,
 }
 
@@ -80,6 +84,30 @@ fn parent_dir() -> Option<&'static (PathBuf, Version)> {
             }
             remove_stale(&parent);
             Some((parent, version))
+        })
+        .as_ref()
+}
+
+/// `plugin-host` in the v1 pids hierarchy, created if needed, if the machine has one we can
+/// write to. (On a unified v2 tree a process has one cgroup for all controllers; a pids limit
+/// there would go with the memory cgroup, which this does not do yet.)
+fn pids_parent_dir() -> Option<&'static PathBuf> {
+    static PARENT_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PARENT_DIR
+        .get_or_init(|| {
+            let parent = Path::new(V1_PIDS_ROOT).join(PARENT);
+            if !Path::new(V1_PIDS_ROOT).join("cgroup.procs").exists() {
+                return None;
+            }
+            if !parent.exists() {
+                fs::create_dir(&parent).ok()?;
+            }
+            // A pids hierarchy: its non-root cgroups have `pids.max`.
+            if !parent.join("pids.max").exists() {
+                return None;
+            }
+            remove_stale(&parent);
+            Some(parent)
         })
         .as_ref()
 }
@@ -123,13 +151,14 @@ fn keeper() -> &'static Keeper {
                         }
                         KeeperRequest::Replenish => replenish(),
                         KeeperRequest::Flush(done) => {
-                            let spares = keeper()
-                                .spares
-                                .lock()
-                                .map(|mut spares| std::mem::take(&mut *spares))
-                                .unwrap_or_default();
-                            for dir in spares {
-                                let _ = fs::remove_dir(&dir);
+                            for spares in [&keeper().spares, &keeper().pids_spares] {
+                                let spares = spares
+                                    .lock()
+                                    .map(|mut spares| std::mem::take(&mut *spares))
+                                    .unwrap_or_default();
+                                for dir in spares {
+                                    let _ = fs::remove_dir(&dir);
+                                }
                             }
                             let _ = done.send(());
                         }
@@ -142,6 +171,7 @@ fn keeper() -> &'static Keeper {
         }
         Keeper {
             spares: Mutex::new(Vec::new()),
+            pids_spares: Mutex::new(Vec::new()),
             requests: Mutex::new(tx),
         }
     })
@@ -160,24 +190,31 @@ pub fn finish_background_work(timeout: std::time::Duration) -> bool {
 }
 
 fn replenish() {
-    let Some((parent, _)) = parent_dir() else {
-        return;
-    };
-    loop {
-        let count = keeper()
-            .spares
-            .lock()
-            .map(|spares| spares.len())
-            .unwrap_or(SPARES);
-        if count >= SPARES {
-            return;
+    let memory = parent_dir().map(|(parent, _)| (parent, &keeper().spares));
+    let pids = pids_parent_dir().map(|parent| (parent, &keeper().pids_spares));
+    for (parent, spares) in [memory, pids].into_iter().flatten() {
+        loop {
+            let count = spares.lock().map(|s| s.len()).unwrap_or(SPARES);
+            if count >= SPARES {
+                break;
+            }
+            let Ok(dir) = make_dir(parent) else {
+                break;
+            };
+            if let Ok(mut spares) = spares.lock() {
+                spares.push(dir);
+            }
         }
-        let Ok(dir) = make_dir(parent) else {
-            return;
-        };
-        if let Ok(mut spares) = keeper().spares.lock() {
-            spares.push(dir);
-        }
+    }
+}
+
+/// A spare from `spares` (asking the keeper for more), else a new cgroup under `parent`.
+fn take_spare_or_make(spares: &Mutex<Vec<PathBuf>>, parent: &Path) -> io::Result<PathBuf> {
+    let spare = spares.lock().ok().and_then(|mut s| s.pop());
+    ask_keeper(KeeperRequest::Replenish);
+    match spare {
+        Some(dir) => Ok(dir),
+        None => make_dir(parent),
     }
 }
 
@@ -231,12 +268,7 @@ impl MemoryCgroup {
     pub fn create(limit_bytes: u64) -> io::Result<MemoryCgroup> {
         let (parent, version) = parent_dir()
             .ok_or_else(|| io::Error::other("no memory cgroup controller available"))?;
-        let spare = keeper().spares.lock().ok().and_then(|mut s| s.pop());
-        ask_keeper(KeeperRequest::Replenish);
-        let dir = match spare {
-            Some(dir) => dir,
-            None => make_dir(parent)?,
-        };
+        let dir = take_spare_or_make(&keeper().spares, parent)?;
         let cgroup = MemoryCgroup {
             dir,
             version: *version,
@@ -300,6 +332,56 @@ impl MemoryCgroup {
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
         // In the background; the worker is reaped before this runs, so the cgroup is empty.
+        ask_keeper(KeeperRequest::Remove(std::mem::take(&mut self.dir)));
+    }
+}
+
+/// One worker's task cgroup in the v1 pids hierarchy: `pids.max` caps the threads and processes
+/// of the worker and everything it starts, so a thread or fork bomb fails with `EAGAIN` instead
+/// of filling the machine's process table. Removed on drop (after the worker has been reaped).
+#[derive(Debug)]
+pub struct PidsCgroup {
+    dir: PathBuf,
+}
+
+impl PidsCgroup {
+    /// Whether this machine offers a pids hierarchy we can write to (looked up once).
+    pub fn available() -> bool {
+        pids_parent_dir().is_some()
+    }
+
+    /// A cgroup allowing at most `max_tasks` threads and processes in all.
+    pub fn create(max_tasks: u64) -> io::Result<PidsCgroup> {
+        let parent =
+            pids_parent_dir().ok_or_else(|| io::Error::other("no pids cgroup hierarchy"))?;
+        let cgroup = PidsCgroup {
+            dir: take_spare_or_make(&keeper().pids_spares, parent)?,
+        };
+        fs::write(cgroup.dir.join("pids.max"), max_tasks.to_string())?;
+        Ok(cgroup)
+    }
+
+    /// Moves `pid` into the cgroup.
+    pub fn add(&self, pid: i32) -> io::Result<()> {
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+    }
+
+    /// How many times a fork or thread creation was refused for the limit.
+    pub fn refusals(&self) -> u64 {
+        fs::read_to_string(self.dir.join("pids.events"))
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|line| {
+                    line.strip_prefix("max ")
+                        .and_then(|n| n.trim().parse().ok())
+                })
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
         ask_keeper(KeeperRequest::Remove(std::mem::take(&mut self.dir)));
     }
 }

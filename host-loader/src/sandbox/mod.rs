@@ -63,6 +63,8 @@ impl Layer {
     pub const WATCHDOG: &'static str = "watchdog";
     /// Memory cgroup (v1 or v2).
     pub const CGROUP_MEMORY: &'static str = "cgroup-memory";
+    /// Task cgroup (v1 pids): `pids.max` caps the worker's threads and processes.
+    pub const CGROUP_PIDS: &'static str = "cgroup-pids";
     /// Unprivileged uid/gid, no capabilities.
     pub const UID_DROP: &'static str = "uid-drop";
     /// PID namespace with the worker as its init: the whole tree dies with it.

@@ -44,7 +44,7 @@ use crate::ipc::shared::{self, SHARED_THRESHOLD, SharedBytes};
 use crate::outcome::{CallResult, Outcome, Usage};
 use crate::plugin::Plugin;
 use crate::sandbox::Layer;
-use crate::sandbox::cgroup::MemoryCgroup;
+use crate::sandbox::cgroup::{MemoryCgroup, PidsCgroup};
 use crate::sandbox::process::exit_code_for_signal;
 use confinement::TempDir;
 use measure::{Exit, PeakRss, Reaped};
@@ -75,6 +75,10 @@ pub fn finish_background_work(timeout: Duration) -> bool {
 }
 /// How often the watchdog samples CPU time during a long call.
 const CPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
+/// Default [`WorkerOptions::max_tasks`]: ample for a plugin's thread pool, far below what
+/// would strain the machine's process table.
+pub const DEFAULT_MAX_TASKS: u64 = 256;
+
 /// Extra address space allowed on top of the memory limit when a cgroup enforces memory:
 /// `RLIMIT_AS` counts reservations (thread stacks, allocator arenas), not memory used.
 const ADDRESS_SPACE_BACKSTOP_SLACK: u64 = 1024 * 1024 * 1024;
@@ -88,8 +92,13 @@ pub struct WorkerOptions {
     pub max_frame: usize,
     /// The worker executable. By default found by [`spawn::find_worker_exe`].
     pub worker_exe: Option<PathBuf>,
-    /// Enforce memory with a cgroup when the machine offers one. By default `true`.
+    /// Enforce memory, and the task limit, with cgroups when the machine offers them. By
+    /// default `true`.
     pub use_cgroup: bool,
+    /// Most threads and processes the worker may have at once, itself included (the pids
+    /// cgroup, where the machine has one: layer `cgroup-pids`). By default
+    /// [`DEFAULT_MAX_TASKS`].
+    pub max_tasks: u64,
     /// The plugin's data directory: relative `fs.read`/`fs.write` scopes are resolved against
     /// it. By default the host's working directory. (The worker's own working directory is
     /// always its private temporary directory.)
@@ -133,6 +142,7 @@ impl WorkerOptions {
             max_frame: frame::DEFAULT_MAX_FRAME,
             worker_exe: None,
             use_cgroup: true,
+            max_tasks: DEFAULT_MAX_TASKS,
             data_dir: None,
             level: None,
             allowed_fs_roots: Vec::new(),
@@ -212,6 +222,7 @@ pub struct Worker {
     /// Input and output wire kinds of every callable entry point.
     entries: HashMap<String, (WireKind, WireKind)>,
     cgroup: Option<MemoryCgroup>,
+    tasks_cgroup: Option<PidsCgroup>,
     captured: Arc<capture::Capture>,
     layers: Vec<String>,
     /// The kernel's Landlock ABI, when the worker applied Landlock.
@@ -324,6 +335,15 @@ impl Worker {
                 cgroup = Some(group);
             }
         }
+        let mut tasks_cgroup = None;
+        if options.use_cgroup && PidsCgroup::available() {
+            // Likewise reported by its absence: threads stay bounded by the address space.
+            if let Ok(group) = PidsCgroup::create(options.max_tasks.max(1))
+                && group.add(pid).is_ok()
+            {
+                tasks_cgroup = Some(group);
+            }
+        }
         let address_space_bytes = match cgroup {
             Some(_) => limits
                 .memory_bytes
@@ -362,6 +382,7 @@ impl Worker {
             options,
             entries,
             cgroup,
+            tasks_cgroup,
             captured,
             layers: Vec::new(),
             landlock_abi: None,
@@ -438,6 +459,9 @@ impl Worker {
         layers.push(Layer::WATCHDOG.to_string());
         if worker.cgroup.is_some() {
             layers.push(Layer::CGROUP_MEMORY.to_string());
+        }
+        if worker.tasks_cgroup.is_some() {
+            layers.push(Layer::CGROUP_PIDS.to_string());
         }
         worker.layers = layers;
         let mut missing = missing;
@@ -1249,9 +1273,9 @@ impl Worker {
                 measure::kill_tree(&self.pidfd, self.pid);
                 // The cgroup and the temporary directory go with it: they must outlive the
                 // process.
-                let cgroup = self.cgroup.take();
+                let cgroups = (self.cgroup.take(), self.tasks_cgroup.take());
                 let temp_dir = self.temp_dir.take();
-                measure::reap_later(self.pid, move || drop((cgroup, temp_dir)));
+                measure::reap_later(self.pid, move || drop((cgroups, temp_dir)));
             }
         }
         result

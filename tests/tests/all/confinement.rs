@@ -555,3 +555,46 @@ fn a_worker_dies_with_its_host_even_in_the_middle_of_a_call() {
     }
     assert_eq!(ready, 1, "worker {worker} outlived its killed host");
 }
+
+#[test]
+fn threads_and_processes_are_capped_by_the_task_limit() {
+    if !as_root() {
+        return;
+    }
+    let plugin = Plugin::open(plugin("hostile-thread-bomb")).unwrap();
+    let bomb = |max_tasks: u64| {
+        let mut options = worker_options(&plugin);
+        options.max_tasks = max_tasks;
+        let mut worker = Worker::start(&plugin, options).unwrap();
+        let result = worker.call("analyze", &first_story());
+        let layers = worker.layers().to_vec();
+        worker.retire();
+        (result, layers)
+    };
+    let (tight, layers) = bomb(16);
+    if !layers.iter().any(|l| l == "cgroup-pids") {
+        eprintln!("SKIPPED: no pids cgroup hierarchy on this machine (layer cgroup-pids absent)");
+        return;
+    }
+    // The plugin sees EAGAIN and says so; the worker itself (its main thread) counts too.
+    assert_not_escaped(&tight);
+    let output = tight.output.unwrap();
+    let spawned = output["spawned"].as_u64().unwrap();
+    assert!((1..16).contains(&spawned), "{output}");
+    assert!(
+        output["refused"]
+            .as_str()
+            .unwrap()
+            .contains("Resource temporarily unavailable"),
+        "{output}"
+    );
+    // The default cap is wider but still a cap.
+    let (roomy, _) = bomb(host_loader::worker::DEFAULT_MAX_TASKS);
+    let output = roomy.output.unwrap();
+    let spawned = output["spawned"].as_u64().unwrap();
+    assert!(
+        spawned > 16 && spawned < host_loader::worker::DEFAULT_MAX_TASKS,
+        "{output}"
+    );
+    word_stats_still_works();
+}
