@@ -365,19 +365,6 @@ impl PidsCgroup {
     pub fn add(&self, pid: i32) -> io::Result<()> {
         fs::write(self.dir.join("cgroup.procs"), pid.to_string())
     }
-
-    /// How many times a fork or thread creation was refused for the limit.
-    pub fn refusals(&self) -> u64 {
-        fs::read_to_string(self.dir.join("pids.events"))
-            .ok()
-            .and_then(|text| {
-                text.lines().find_map(|line| {
-                    line.strip_prefix("max ")
-                        .and_then(|n| n.trim().parse().ok())
-                })
-            })
-            .unwrap_or(0)
-    }
 }
 
 impl Drop for PidsCgroup {
