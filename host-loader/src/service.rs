@@ -34,7 +34,7 @@ use crate::audit::{
     Audit, AuditEntry, AuditError, AuditFilter, CallEntry, PluginRow, Status, StoredFinding, now_ms,
 };
 use crate::elf::ElfError;
-use crate::inspect::{self, Report, Severity};
+use crate::inspect::{self, Report};
 use crate::outcome::{CallResult, Outcome, Usage};
 use crate::plugin::{self, Plugin};
 use crate::policy::engine::{Decision, evaluate};
@@ -639,14 +639,14 @@ impl Host {
             .map(|f| StoredFinding {
                 source: "inspect".into(),
                 code: f.code.to_string(),
-                severity: severity(f.severity).into(),
+                severity: f.severity.as_str().into(),
                 message: f.message.clone(),
             })
             .collect();
         findings.extend(decision.findings.iter().map(|f| StoredFinding {
             source: "policy".into(),
             code: f.code.to_string(),
-            severity: severity(f.severity).into(),
+            severity: f.severity.as_str().into(),
             message: f.message.clone(),
         }));
         if let Err(error) = self.audit.insert_plugin(&row, &findings) {
@@ -1267,14 +1267,6 @@ pub fn validate_code(bytes: &[u8], source: &str) -> Result<Report, ServiceError>
         source_name: source.to_string(),
         error,
     })
-}
-
-fn severity(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
 }
 
 /// Serializing the stored columns: these types always serialize (plain data, string keys).

@@ -41,6 +41,17 @@ pub enum Severity {
     Error,
 }
 
+impl Severity {
+    /// The lowercase name, as in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
 /// One fact found by inspection, with a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {

@@ -435,22 +435,27 @@ fn print_report(out: &mut impl Write, report: &Report) -> Result<()> {
             entry.hook, entry.symbol, entry.signature, entry.signature_hash
         )?;
     }
-    if report.findings.is_empty() {
+    print_findings(
+        out,
+        report
+            .findings
+            .iter()
+            .map(|f| (f.severity, f.code, f.message.as_str())),
+    )
+}
+
+/// The `findings` lines of `inspect` and `validate`: severity, code, message.
+fn print_findings<'a>(
+    out: &mut impl Write,
+    findings: impl ExactSizeIterator<Item = (Severity, &'a str, &'a str)>,
+) -> Result<()> {
+    if findings.len() == 0 {
         writeln!(out, "findings    none")?;
-    } else {
-        writeln!(out, "findings")?;
-        for finding in &report.findings {
-            let severity = match finding.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
-            writeln!(
-                out,
-                "  {severity:<8} {:<26} {}",
-                finding.code, finding.message
-            )?;
-        }
+        return Ok(());
+    }
+    writeln!(out, "findings")?;
+    for (severity, code, message) in findings {
+        writeln!(out, "  {:<8} {code:<26} {message}", severity.as_str())?;
     }
     Ok(())
 }
@@ -534,24 +539,13 @@ fn print_decision(out: &mut impl Write, plugin: &Plugin, decision: &Decision) ->
             permissions.join(", ")
         }
     )?;
-    if decision.findings.is_empty() {
-        writeln!(out, "findings    none")?;
-    } else {
-        writeln!(out, "findings")?;
-        for finding in &decision.findings {
-            let severity = match finding.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
-            writeln!(
-                out,
-                "  {severity:<8} {:<26} {}",
-                finding.code, finding.message
-            )?;
-        }
-    }
-    Ok(())
+    print_findings(
+        out,
+        decision
+            .findings
+            .iter()
+            .map(|f| (f.severity, f.code, f.message.as_str())),
+    )
 }
 
 pub(crate) fn permissions(json: bool) -> Result<ExitCode> {
