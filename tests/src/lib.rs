@@ -97,6 +97,15 @@ pub fn artifacts() -> &'static Path {
     })
 }
 
+/// Says that the running test skips (all or part of) what it checks, and why. Written to the
+/// process's stderr directly, past libtest's output capture, so a CI log shows every skip.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
 /// `p` as a command-line argument (every test path is UTF-8).
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")

@@ -83,7 +83,7 @@ fn inspect_of_a_non_plugin_is_a_clear_error_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let libz = Path::new("/usr/lib/x86_64-linux-gnu/libz.so.1");
     if !libz.exists() {
-        eprintln!("SKIPPED: {} is not on this machine", libz.display());
+        integration_tests::skip(&format!("{} is not on this machine", libz.display()));
         return;
     }
     let out = plugin_host(&["inspect", path(libz)], dir.path());
@@ -286,7 +286,9 @@ fn a_finished_run_leaves_no_worker_directory_or_cgroup_behind() {
             "/sys/fs/cgroup/memory/plugin-host",
         ];
         let Some(parent) = cgroups.iter().map(Path::new).find(|p| p.is_dir()) else {
-            eprintln!("SKIPPED (cgroup part): no plugin-host memory cgroup on this machine");
+            integration_tests::skip(
+                "the cgroup part: no plugin-host memory cgroup on this machine",
+            );
             continue;
         };
         let prefix = format!("worker-{pid}-");

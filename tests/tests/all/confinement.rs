@@ -17,7 +17,9 @@ fn first_story() -> Vec<u8> {
 fn as_root() -> bool {
     let root = nix::unistd::geteuid().is_root();
     if !root {
-        eprintln!("SKIPPED: confinement tests need root (uid drop, PID namespace); run as root");
+        integration_tests::skip(
+            "confinement tests need root (uid drop, PID namespace); run as root",
+        );
     }
     root
 }
@@ -573,7 +575,9 @@ fn threads_and_processes_are_capped_by_the_task_limit() {
     };
     let (tight, layers) = bomb(16);
     if !layers.iter().any(|l| l == "cgroup-pids") {
-        eprintln!("SKIPPED: no pids cgroup hierarchy on this machine (layer cgroup-pids absent)");
+        integration_tests::skip(
+            "no pids cgroup hierarchy on this machine (layer cgroup-pids absent)",
+        );
         return;
     }
     // The plugin sees EAGAIN and says so; the worker itself (its main thread) counts too.
