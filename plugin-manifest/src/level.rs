@@ -9,10 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One of the four security levels. `Standard` is the default.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum SecurityLevel {
     /// Loosest: generous limits, every permission allowed.
     Minimal,
@@ -198,6 +195,39 @@ impl FromStr for SecurityLevel {
     }
 }
 
+/// Written as its lowercase name, in every format.
+impl Serialize for SecurityLevel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Read from its lowercase name only. Written by hand so that anything else (`level = 3` in a
+/// policy file, `"Strict"` in a manifest) is refused with the accepted names, not with the
+/// format's generic "wanted string or table".
+impl<'de> Deserialize<'de> for SecurityLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = SecurityLevel;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a security level: \"minimal\", \"standard\", \"strict\" or \"isolated\"",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<SecurityLevel, E> {
+                SecurityLevel::ALL
+                    .into_iter()
+                    .find(|level| level.as_str() == name)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(name), &self))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
+}
+
 /// Resource limits for one plugin: all of them, with a value each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -330,6 +360,24 @@ impl LimitRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_level_is_its_lowercase_name_and_nothing_else_is_one() {
+        for level in SecurityLevel::ALL {
+            let json = serde_json::to_string(&level).unwrap();
+            assert_eq!(json, format!("\"{}\"", level.as_str()));
+            assert_eq!(serde_json::from_str::<SecurityLevel>(&json).unwrap(), level);
+        }
+        for bad in ["3", "\"Strict\"", "\"paranoid\"", "{}"] {
+            let error = serde_json::from_str::<SecurityLevel>(bad).unwrap_err();
+            assert!(
+                error.to_string().contains(
+                    "expected a security level: \"minimal\", \"standard\", \"strict\" or \"isolated\""
+                ),
+                "{bad}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn levels_get_tighter() {

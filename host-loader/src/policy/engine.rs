@@ -256,15 +256,47 @@ pub fn evaluate(
         }
     }
 
-    for (kinds, why) in dangerous_combinations(grants) {
-        let acknowledged = plugin_policy.is_some_and(|p| {
-            p.acknowledge.iter().any(|ack| {
-                let mut ack = ack.clone();
-                ack.sort();
-                ack.dedup();
-                ack == kinds
-            })
-        });
+    // Each acknowledgement as a set (order and repeats do not matter).
+    let acknowledgements: Vec<Vec<String>> = plugin_policy
+        .map(|p| {
+            p.acknowledge
+                .iter()
+                .map(|ack| {
+                    let mut ack = ack.clone();
+                    ack.sort();
+                    ack.dedup();
+                    ack
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let combinations = dangerous_combinations(grants);
+    // One that matches none of this plugin's combinations has no effect: likely a mistake
+    // (a kind too many or too few, a combination that is not dangerous), so say so.
+    for ack in &acknowledgements {
+        if !combinations.iter().any(|(kinds, _)| kinds == ack) {
+            let has: Vec<String> = combinations
+                .iter()
+                .map(|(kinds, _)| kinds.join(" + "))
+                .collect();
+            add(
+                "POLICY_ACK_UNUSED",
+                Severity::Warning,
+                format!(
+                    "the policy acknowledges {} for this plugin, which is not one of its dangerous combinations ({}), so it has no effect: an acknowledgement accepts exactly one combination",
+                    ack.join(" + "),
+                    if has.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        format!("it has {}", has.join("; "))
+                    }
+                ),
+                ack.clone(),
+            );
+        }
+    }
+    for (kinds, why) in combinations {
+        let acknowledged = acknowledgements.contains(&kinds);
         let list = kinds.join(" + ");
         if acknowledged {
             add(

@@ -267,7 +267,11 @@ mod tests {
             ("default_levle = \"strict\"", "default_levle"),
             (
                 "default_level = \"lax\"",
-                "unknown variant `lax`, expected one of `minimal`",
+                "invalid value: string \"lax\", expected a security level: \"minimal\"",
+            ),
+            (
+                "default_level = 3",
+                "invalid type: integer `3`, expected a security level: \"minimal\"",
             ),
             ("sdk_versions = \"one\"", "not a semver requirement"),
             (

@@ -110,6 +110,18 @@ fn greedy_exfil_is_denied_with_every_reason_and_an_acknowledgement_accepts_only_
         combinations.iter().all(|(s, _)| s == "error"),
         "{combinations:?}"
     );
+    // ... and the one that matches none of the plugin's combinations is pointed out.
+    let unused = findings(&decision, "POLICY_ACK_UNUSED");
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert_eq!(unused[0].0, "warning");
+    assert!(
+        unused[0].1.contains("fs.write + net.http + user_data.read")
+            && unused[0]
+                .1
+                .contains("it has fs.write + net.http; net.http + user_data.read"),
+        "{}",
+        unused[0].1
+    );
 }
 
 #[test]
@@ -189,7 +201,10 @@ fn policy_roots_hosts_and_sdk_versions_are_enforced() {
 fn a_malformed_policy_names_the_file_the_key_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     for (text, expected) in [
-        ("default_level = \"lenient\"\n", "unknown variant `lenient`"),
+        (
+            "default_level = \"lenient\"\n",
+            "invalid value: string \"lenient\"",
+        ),
         (
             "[plugins.word-stats]\nlevle = \"strict\"\n",
             "unknown field `levle`",
