@@ -102,6 +102,8 @@ pub struct TempDir {
 impl TempDir {
     /// Makes a fresh directory, mode 0700.
     pub fn create() -> io::Result<TempDir> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| remove_stale_temp_dirs(&std::env::temp_dir()));
         let template =
             std::env::temp_dir().join(format!("plugin-worker-{}-XXXXXX", std::process::id()));
         let path = nix::unistd::mkdtemp(&template).map_err(io::Error::from)?;
@@ -126,6 +128,38 @@ impl Drop for TempDir {
     }
 }
 
+/// Removes the empty worker directories in `dir` left by hosts that were killed before they
+/// could remove them (`plugin-worker-<pid>-*` of a pid that no longer runs, or of our own pid,
+/// which can only be an earlier host's since we have made none yet). Only empty directories
+/// owned by us or by the workers' uid go: a worker with a private tmpfs leaves its directory
+/// empty on this side; anything else is left alone (never followed, never emptied).
+fn remove_stale_temp_dirs(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let owners = [unsafe { libc::geteuid() }, identity::UNPRIVILEGED_ID];
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("plugin-worker-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists();
+        let ours = std::fs::symlink_metadata(entry.path())
+            .is_ok_and(|meta| meta.is_dir() && owners.contains(&meta.uid()));
+        if gone && ours {
+            // Fails harmlessly if it is not empty.
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +181,34 @@ mod tests {
         let path = first.path().to_path_buf();
         drop(first);
         assert!(!path.exists(), "{} was not removed", path.display());
+    }
+
+    #[test]
+    fn empty_worker_directories_of_hosts_that_are_gone_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22: this pid cannot run.
+        let gone = dir.path().join("plugin-worker-4194305-abcdef");
+        let gone_full = dir.path().join("plugin-worker-4194305-ghijkl");
+        let alive = dir.path().join(format!(
+            "plugin-worker-{}-mnopqr",
+            std::os::unix::process::parent_id()
+        ));
+        let other = dir.path().join("plugin-workers-of-someone-else");
+        for d in [&gone, &gone_full, &alive, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(gone_full.join("kept"), b"x").unwrap();
+        remove_stale_temp_dirs(dir.path());
+        assert!(!gone.exists());
+        assert!(
+            gone_full.join("kept").exists(),
+            "a non-empty one is left alone"
+        );
+        assert!(
+            alive.exists(),
+            "the directory of a running host is left alone"
+        );
+        assert!(other.exists());
     }
 
     #[test]
