@@ -96,7 +96,8 @@ fn read(path: &Path) -> io::Result<String> {
         return Err(refuse(
             io::ErrorKind::PermissionDenied,
             format!(
-                "the API token is accessible to other users (mode {:o}); `chmod 600` it or",
+                "the API token is accessible to other users (mode {:o}): `chmod 600` it if no one else \
+                 has read it",
                 metadata.mode() & 0o777
             ),
         ));
