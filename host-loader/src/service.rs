@@ -248,6 +248,40 @@ impl ServiceError {
         matches!(self, ServiceError::Denied { .. })
     }
 
+    /// A stable code for this kind of error, the same in the HTTP API's error bodies and in
+    /// the CLI's `--json` errors: `not_found`, `denied`, `not_a_plugin`, ...
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::DataDir { .. } => "data_dir",
+            ServiceError::Policy(_) => "bad_policy",
+            ServiceError::Audit(_) => "audit_store",
+            ServiceError::Io { .. } => "unreadable",
+            ServiceError::NotAPlugin { .. } => "not_a_plugin",
+            ServiceError::InvalidManifest { .. } => "invalid_manifest",
+            ServiceError::Denied { .. } => "denied",
+            ServiceError::AlreadyInstalled { .. } => "already_installed",
+            ServiceError::NotFound { .. } => "not_found",
+            ServiceError::Ambiguous { .. } => "ambiguous_id",
+            ServiceError::NoSuchHook { .. } => "no_such_hook",
+            ServiceError::WrongStatus { .. } => "wrong_status",
+            ServiceError::Tampered { .. } => "store_tampered",
+            ServiceError::Load { .. } => "load_failed",
+        }
+    }
+
+    /// For bytes that are not a plugin, the inspection's own stable code (`ELF_TRUNCATED`,
+    /// `NOT_A_PLUGIN`, ...): why, in a form a program can act on.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::NotAPlugin { error, .. } => Some(error.code()),
+            ServiceError::Load {
+                error: crate::Error::Inspect { error, .. },
+                ..
+            } => Some(error.code()),
+            _ => None,
+        }
+    }
+
     /// Whether the thing asked for does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -734,6 +768,11 @@ impl Host {
         reason: Option<&str>,
         event: &str,
     ) -> Result<PluginSummary, ServiceError> {
+        // Enabling an enabled plugin (disabling a disabled one) changes nothing, so it records
+        // nothing either: the audit trail and `status_since` keep the real change.
+        if row.status == status {
+            return self.summary(&row.id);
+        }
         if !self.audit.set_status(&row.id, status, reason, event)? {
             return Err(ServiceError::NotFound { id: row.id.clone() });
         }

@@ -1,8 +1,9 @@
 //! The API's error body: every failure is JSON `{"error": {"code": ..., "message": ...}}`
 //! with a matching HTTP status (SPEC §12), never axum's plain-text rejections.
 //!
-//! [`ApiError`] maps each [`ServiceError`] to a status and a stable code; a refused install
-//! also carries the decision (`"decision"` beside `code` and `message`).
+//! [`ApiError`] maps each [`ServiceError`] to a status and its stable code
+//! ([`ServiceError::code`]); an upload that is not a plugin also carries the inspection's code
+//! (`"reason"`, e.g. `ELF_TRUNCATED`), a refused install the decision (`"decision"`).
 #![forbid(unsafe_code)]
 
 use crate::service::ServiceError;
@@ -19,6 +20,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, naming the thing and the problem.
     pub message: String,
+    /// For an upload that is not a plugin, the inspection's stable code (`ELF_TRUNCATED`, ...).
+    pub reason: Option<&'static str>,
     /// Extra facts (the decision of a refused install).
     pub decision: Option<serde_json::Value>,
 }
@@ -30,6 +33,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            reason: None,
             decision: None,
         }
     }
@@ -37,21 +41,30 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
-        let message = error.to_string();
-        let (status, code) = match &error {
-            ServiceError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            ServiceError::NoSuchHook { .. } => (StatusCode::NOT_FOUND, "no_such_hook"),
-            ServiceError::Ambiguous { .. } => (StatusCode::BAD_REQUEST, "ambiguous_id"),
-            ServiceError::NotAPlugin { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_plugin"),
-            ServiceError::InvalidManifest { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest")
+        let status = match &error {
+            ServiceError::NotFound { .. } | ServiceError::NoSuchHook { .. } => {
+                StatusCode::NOT_FOUND
             }
-            ServiceError::Denied { .. } => (StatusCode::FORBIDDEN, "denied"),
-            ServiceError::AlreadyInstalled { .. } => (StatusCode::CONFLICT, "already_installed"),
-            ServiceError::WrongStatus { .. } => (StatusCode::CONFLICT, "wrong_status"),
-            ServiceError::Tampered { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "store_tampered"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ServiceError::Ambiguous { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::NotAPlugin { .. } | ServiceError::InvalidManifest { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ServiceError::Denied { .. } => StatusCode::FORBIDDEN,
+            ServiceError::AlreadyInstalled { .. } | ServiceError::WrongStatus { .. } => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        // A failure of the host itself is `internal` to a client, whatever its kind.
+        let code = if status == StatusCode::INTERNAL_SERVER_ERROR
+            && !matches!(error, ServiceError::Tampered { .. })
+        {
+            "internal"
+        } else {
+            error.code()
+        };
+        let reason = error.reason();
+        let message = error.to_string();
         let decision = match error {
             ServiceError::Denied { decision, .. } => serde_json::to_value(&decision).ok(),
             _ => None,
@@ -60,6 +73,7 @@ impl From<ServiceError> for ApiError {
             status,
             code,
             message,
+            reason,
             decision,
         }
     }
@@ -68,8 +82,13 @@ impl From<ServiceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
-        if let (Some(decision), Some(object)) = (self.decision, error.as_object_mut()) {
-            object.insert("decision".into(), decision);
+        if let Some(object) = error.as_object_mut() {
+            if let Some(reason) = self.reason {
+                object.insert("reason".into(), reason.into());
+            }
+            if let Some(decision) = self.decision {
+                object.insert("decision".into(), decision);
+            }
         }
         (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }

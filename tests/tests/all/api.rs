@@ -271,6 +271,7 @@ fn bad_requests_get_json_errors_and_lose_nothing() {
     let (status, body) = server.post("/validate/code", b"#!/bin/sh\necho hi\n");
     assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "not_a_plugin");
+    assert_eq!(body["error"]["reason"], "ELF_NOT_ELF", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()

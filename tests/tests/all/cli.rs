@@ -104,6 +104,43 @@ fn inspect_of_a_non_plugin_is_a_clear_error_with_exit_2() {
     let out = plugin_host(&["inspect", "/nonexistent/plugin.so"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/plugin.so"));
+
+    // A truncated plugin: the stable code on stderr, and with --json an error object on
+    // stdout shaped like the HTTP API's.
+    let truncated = dir.path().join("truncated.so");
+    let bytes = std::fs::read(plugin("word-stats")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let out = plugin_host(&["inspect", path(&truncated), "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = error["error"]["reason"].as_str().unwrap();
+    assert_eq!(error["error"]["code"], "not_a_plugin", "{error}");
+    assert!(reason.starts_with("ELF_"), "{error}");
+    assert!(stderr.contains(&format!("[{reason}]")), "{stderr}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("truncated.so"),
+        "{error}"
+    );
+    // Every command's --json error has that shape: a missing data dir, say.
+    let missing = dir.path().join("no-such-data-dir");
+    let out = plugin_host(
+        &["--data-dir", path(&missing), "report", "--json"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "data_dir", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such data dir"),
+        "{error}"
+    );
 }
 
 #[test]

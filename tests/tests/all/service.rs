@@ -350,13 +350,17 @@ fn install_refuses_denied_plugins_with_reasons_and_manages_the_installed_set() {
     let error = host.invoke("word-stats", "summarize", b"{}").unwrap_err();
     assert!(error.to_string().contains("exports: analyze"), "{error}");
 
-    // Disabled: not dispatched to, and a direct call is `denied` (and recorded).
+    // Disabled: not dispatched to, and a direct call is `denied` (and recorded). Disabling
+    // again (and enabling again below) changes nothing and records nothing.
     host.disable("word-stats").unwrap();
+    let since = host.summary("word-stats").unwrap().status_since;
+    assert_eq!(host.disable("word-stats").unwrap().status_since, since);
     let story = serde_json::to_vec(&stories()[0]).unwrap();
     assert!(host.dispatch("analyze", &story).unwrap().is_empty());
     let denied = host.invoke("word-stats", "analyze", &story).unwrap();
     assert_eq!(denied.result.status, Outcome::Denied);
     assert!(denied.result.error.unwrap().contains("disabled"));
+    host.enable("word-stats").unwrap();
     host.enable("word-stats").unwrap();
     assert_eq!(
         host.invoke("word-stats", "analyze", &story)

@@ -111,9 +111,23 @@ enum Command {
     Service(service::ServiceCommand),
 }
 
+impl Command {
+    /// Whether `--json` was given: errors are then also printed as JSON on stdout.
+    fn json(&self) -> bool {
+        match self {
+            Command::Inspect { json, .. }
+            | Command::Validate { json, .. }
+            | Command::Permissions { json }
+            | Command::Run { json, .. } => *json,
+            Command::Service(command) => command.json(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = cli.data_dir;
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Inspect { paths, json } => inspect(&paths, json),
         Command::Validate {
@@ -171,10 +185,44 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("plugin-host: error: {error:#}");
+            let (code, reason) = error_codes(&error);
+            match reason {
+                Some(reason) => eprintln!("plugin-host: error [{reason}]: {error:#}"),
+                None => eprintln!("plugin-host: error: {error:#}"),
+            }
+            if json {
+                // The same shape as the HTTP API's error bodies.
+                let mut body = serde_json::json!({ "code": code, "message": format!("{error:#}") });
+                if let (Some(reason), Some(object)) = (reason, body.as_object_mut()) {
+                    object.insert("reason".into(), reason.into());
+                }
+                println!("{}", serde_json::json!({ "error": body }));
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// The stable code of a failed command (as in the HTTP API: `not_found`, `not_a_plugin`,
+/// `bad_policy`, ...), and for a file that is not a plugin the inspection's own code
+/// (`ELF_TRUNCATED`, ...).
+fn error_codes(error: &anyhow::Error) -> (&'static str, Option<&'static str>) {
+    for cause in error.chain() {
+        if let Some(service) = cause.downcast_ref::<host_loader::service::ServiceError>() {
+            return (service.code(), service.reason());
+        }
+        if let Some(error) = cause.downcast_ref::<host_loader::Error>() {
+            return match error {
+                host_loader::Error::Inspect { error, .. } => ("not_a_plugin", Some(error.code())),
+                host_loader::Error::Io { .. } => ("unreadable", None),
+                _ => ("worker", None),
+            };
+        }
+        if cause.is::<host_loader::policy::PolicyError>() {
+            return ("bad_policy", None);
+        }
+    }
+    ("error", None)
 }
 
 fn open(file: &std::path::Path) -> Result<Plugin> {

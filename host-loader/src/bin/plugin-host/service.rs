@@ -160,6 +160,25 @@ pub enum ServiceCommand {
     },
 }
 
+impl ServiceCommand {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            ServiceCommand::Install { json, .. }
+            | ServiceCommand::List { json }
+            | ServiceCommand::Uninstall { json, .. }
+            | ServiceCommand::Enable { json, .. }
+            | ServiceCommand::Disable { json, .. }
+            | ServiceCommand::Release { json, .. }
+            | ServiceCommand::Invoke { json, .. }
+            | ServiceCommand::Dispatch { json, .. }
+            | ServiceCommand::Report { json, .. }
+            | ServiceCommand::Audit { json, .. }
+            | ServiceCommand::Serve { json, .. } => *json,
+        }
+    }
+}
+
 /// The data dir: `--data-dir`, else `$PLUGIN_HOST_DATA_DIR`, else `$XDG_DATA_HOME/plugin-host`,
 /// else `~/.local/share/plugin-host`.
 fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
@@ -212,11 +231,17 @@ fn warn_of_unmatched_policy_sections(host: &Host) {
 /// that a mistyped `--data-dir` given to any other command is an error, not a new empty host.
 fn existing_host(dir: &Path, args: Option<&HostArgs>) -> Result<Host> {
     if !dir.exists() {
-        bail!(
-            "{}: no such data dir (nothing was ever installed there); check --data-dir or \
-             {DATA_DIR_ENV}, or install a plugin first (`plugin-host install FILE`)",
-            dir.display()
-        );
+        return Err(ServiceError::DataDir {
+            path: dir.to_path_buf(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "no such data dir (nothing was ever installed there); check --data-dir or \
+                     {DATA_DIR_ENV}, or install a plugin first (`plugin-host install FILE`)"
+                ),
+            ),
+        }
+        .into());
     }
     host(dir, args)
 }
