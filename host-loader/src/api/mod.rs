@@ -19,7 +19,17 @@
 //! | `GET /audit?plugin=ID&since=TIME` | `audit --json [--plugin ID] [--since TIME]` |
 //!
 //! Plugin work is blocking (worker calls, SQLite commits): handlers run it on tokio's blocking
-//! pool. `POST /validate/code` only inspects the bytes; they are never loaded or run.
+//! pool, in two bounded lanes, so that a flood of slow calls cannot starve the rest: at most
+//! [`MAX_CALLS`] invokes at once, and at most [`MAX_OTHER_WORK`] other requests (lists,
+//! reports, installs, the audit). A request past its lane's bound is answered `503 busy` at
+//! once, never queued. `POST /validate/code` only inspects the bytes; they are never loaded or
+//! run.
+//!
+//! Connections are bounded too ([`serve`]): at most [`MAX_CONNECTIONS`] at once by default (one
+//! more is closed on accept), a client must send each request's headers within
+//! [`HEADER_READ_TIMEOUT`] by default (an idle keep-alive connection too), and on SIGTERM the requests in
+//! flight get [`SHUTDOWN_GRACE`] to finish before the server exits anyway. Nothing of this
+//! needs the token, so no client can hold the server without one.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -40,11 +50,25 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Where `serve` listens by default: loopback only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 /// Largest request body by default (16 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Most connections served at once by default; one more is closed as soon as it is accepted.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a client has by default to send a request's headers (and an idle keep-alive
+/// connection to start its next request) before the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After SIGTERM or SIGINT: how long the requests in flight may take to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Most `invoke` calls running at once.
+pub const MAX_CALLS: usize = 32;
+/// Most other requests doing blocking work (store, audit, inspection) at once.
+pub const MAX_OTHER_WORK: usize = 16;
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -53,6 +77,11 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     /// Largest request body, in bytes. By default [`DEFAULT_BODY_LIMIT`].
     pub body_limit: usize,
+    /// Most connections at once. By default [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers. By default
+    /// [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -62,6 +91,8 @@ impl Default for ServeConfig {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7878))),
             body_limit: DEFAULT_BODY_LIMIT,
+            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -71,6 +102,19 @@ struct AppState {
     host: Arc<Host>,
     token: Arc<str>,
     body_limit: usize,
+    /// Permits for `invoke` calls ([`MAX_CALLS`]).
+    calls: Arc<Semaphore>,
+    /// Permits for the other blocking work ([`MAX_OTHER_WORK`]).
+    other_work: Arc<Semaphore>,
+}
+
+/// Which bounded lane a request's blocking work runs in.
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    /// A plugin call.
+    Call,
+    /// Everything else.
+    Other,
 }
 
 /// The router, with authentication, the body limit and JSON errors.
@@ -79,6 +123,8 @@ pub fn router(host: Arc<Host>, token: String, body_limit: usize) -> Router {
         host,
         token: token.into(),
         body_limit,
+        calls: Arc::new(Semaphore::new(MAX_CALLS)),
+        other_work: Arc::new(Semaphore::new(MAX_OTHER_WORK)),
     };
     Router::new()
         .route("/plugins", get(list).post(install))
@@ -111,17 +157,77 @@ pub fn serve(
         .thread_name("api")
         .build()?;
     let app = router(host, token, config.body_limit);
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr))
             })?;
         on_bound(listener.local_addr()?);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    })
+        accept_loop(listener, app, config, shutdown_signal()).await;
+        Ok(())
+    });
+    // Blocking work still running after the grace period (a plugin call near its deadline)
+    // is not waited for: its worker dies with this process.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    served
+}
+
+/// Accepts and serves connections until `shutdown` completes, then gives the open ones
+/// [`SHUTDOWN_GRACE`] to finish their requests.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: &ServeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let max_connections = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let header_read_timeout = config.header_read_timeout;
+    // Dropped at shutdown: every connection task sees it and closes gracefully.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors, say: the connection is refused, the server goes on.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            // Over the cap: closed at once, before anything is read.
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = stopped.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    drop(stop);
+    // Every connection holds a permit until it ends: all of them back means all ended.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, connections.acquire_many(all)).await;
 }
 
 async fn shutdown_signal() {
@@ -160,13 +266,33 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     }
 }
 
-/// Runs blocking service work off the async threads.
+/// Runs blocking service work off the async threads, in its lane: `503 busy` at once if the
+/// lane is full.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
+    lane: Lane,
     work: impl FnOnce(&Host) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let (permits, bound, what) = match lane {
+        Lane::Call => (&state.calls, MAX_CALLS, "plugin calls"),
+        Lane::Other => (&state.other_work, MAX_OTHER_WORK, "requests"),
+    };
+    let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("the server is running {bound} {what} already; retry when one has ended"),
+        ));
+    };
     let host = state.host.clone();
-    match tokio::task::spawn_blocking(move || work(&host)).await {
+    // The permit goes with the work: a client that gives up does not free its slot before
+    // the work it started has ended.
+    match tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&host)
+    })
+    .await
+    {
         Ok(result) => result.map_err(ApiError::from),
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -202,7 +328,7 @@ fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(blocking(&state, |host| host.list()).await?).into_response())
+    Ok(Json(blocking(&state, Lane::Other, |host| host.list()).await?).into_response())
 }
 
 async fn summary(
@@ -210,7 +336,7 @@ async fn summary(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = path(id)?;
-    Ok(Json(blocking(&state, move |host| host.summary(&id)).await?).into_response())
+    Ok(Json(blocking(&state, Lane::Other, move |host| host.summary(&id)).await?).into_response())
 }
 
 async fn security(
@@ -218,11 +344,11 @@ async fn security(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = path(id)?;
-    Ok(Json(blocking(&state, move |host| host.report(&id)).await?).into_response())
+    Ok(Json(blocking(&state, Lane::Other, move |host| host.report(&id)).await?).into_response())
 }
 
 async fn reports(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(blocking(&state, |host| host.reports()).await?).into_response())
+    Ok(Json(blocking(&state, Lane::Other, |host| host.reports()).await?).into_response())
 }
 
 async fn permissions() -> Response {
@@ -234,7 +360,10 @@ async fn install(
     upload: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body(&state, upload)?;
-    let installed = blocking(&state, move |host| host.install_bytes(&bytes, "upload")).await?;
+    let installed = blocking(&state, Lane::Other, move |host| {
+        host.install_bytes(&bytes, "upload")
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(installed)).into_response())
 }
 
@@ -245,7 +374,10 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let (id, hook) = path(params)?;
     let input = body(&state, input)?;
-    let record = blocking(&state, move |host| host.invoke(&id, &hook, &input)).await?;
+    let record = blocking(&state, Lane::Call, move |host| {
+        host.invoke(&id, &hook, &input)
+    })
+    .await?;
     Ok(Json(record).into_response())
 }
 
@@ -261,7 +393,7 @@ async fn validate_manifest(
             format!("request body is not JSON: {e}"),
         ));
     }
-    let decision = blocking(&state, move |host| {
+    let decision = blocking(&state, Lane::Other, move |host| {
         service::validate_manifest(&bytes, "request body", &host.policy(), None)
     })
     .await?;
@@ -273,7 +405,10 @@ async fn validate_code(
     upload: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body(&state, upload)?;
-    let report = blocking(&state, move |_| service::validate_code(&bytes, "upload")).await?;
+    let report = blocking(&state, Lane::Other, move |_| {
+        service::validate_code(&bytes, "upload")
+    })
+    .await?;
     Ok(Json(report).into_response())
 }
 
@@ -321,7 +456,7 @@ async fn audit(
         None => None,
     };
     let plugin = query.get("plugin").cloned();
-    let entries = blocking(&state, move |host| {
+    let entries = blocking(&state, Lane::Other, move |host| {
         host.audit_entries(plugin.as_deref(), since, Some(limit))
     })
     .await?;

@@ -397,3 +397,66 @@ fn installs_through_the_api_are_decided_and_a_violating_plugin_is_quarantined() 
         .collect();
     assert!(left.is_empty(), "left in the server's TMPDIR: {left:?}");
 }
+
+/// Whether the server ended this connection (end of file or reset) within `limit`, rather than
+/// keeping it open.
+fn closed_by_server(stream: &mut std::net::TcpStream, limit: std::time::Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            // hyper may answer a timed-out request before closing: read on to the end.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn slow_and_surplus_connections_cannot_hold_the_server_or_its_shutdown() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &["--max-connections", "3", "--header-timeout", "1"]);
+    let address = server.url.strip_prefix("http://").unwrap().to_string();
+    // Three clients that never finish their headers take every connection (no token needed).
+    let mut slow: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"GET /plugins HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    // A fourth is closed at once: over the cap, not queued behind them.
+    let mut surplus = TcpStream::connect(&address).unwrap();
+    assert!(
+        closed_by_server(&mut surplus, Duration::from_secs(5)),
+        "a connection over the cap was kept open"
+    );
+    // The slow ones are closed when their header time runs out (1 s here).
+    let started = Instant::now();
+    for stream in &mut slow {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(5)),
+            "a client that never finished its headers was kept past the header timeout"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Then the server serves again.
+    let (status, list) = server.get("/plugins");
+    assert_eq!((status, list), (200, serde_json::json!([])));
+    // A half-sent request does not hold the shutdown either: SIGTERM ends the server, cleanly.
+    let mut pending = TcpStream::connect(&address).unwrap();
+    pending.write_all(b"GET /plugins HTTP/1.1\r\n").unwrap();
+    let started = Instant::now();
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+}

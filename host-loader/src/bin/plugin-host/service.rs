@@ -152,6 +152,12 @@ pub enum ServiceCommand {
         /// Largest request body, in bytes.
         #[arg(long, default_value_t = api::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
+        /// Most connections at once; more are closed as soon as they are accepted.
+        #[arg(long, default_value_t = api::MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// Seconds a client has to send a request's headers before its connection is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = api::HEADER_READ_TIMEOUT.as_secs())]
+        header_timeout: u64,
         #[command(flatten)]
         host: HostArgs,
         /// Accepted for symmetry with the other commands; the API always answers JSON.
@@ -445,6 +451,8 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
         ServiceCommand::Serve {
             addr,
             body_limit,
+            max_connections,
+            header_timeout,
             host: args,
             json: _,
         } => {
@@ -457,7 +465,13 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             }
             let token = api::auth::token_path(&dir);
             drop(out);
-            api::serve(host, &ServeConfig { addr, body_limit }, |bound| {
+            let config = ServeConfig {
+                addr,
+                body_limit,
+                max_connections,
+                header_read_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+            };
+            api::serve(host, &config, |bound| {
                 println!("listening on http://{bound}");
                 eprintln!(
                     "plugin-host: bearer token in {} (send `Authorization: Bearer <token>`)",
