@@ -120,6 +120,23 @@ pub struct CallResult {
     pub worker_pid: Option<i32>,
 }
 
+/// Most bytes of a plugin's own error or panic message a result keeps. The message can be as
+/// long as a frame (16 MiB); it is kept, stored in the audit trail and printed, so it is cut.
+pub const MAX_PLUGIN_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A plugin's message as text: invalid UTF-8 replaced, and cut after
+/// [`MAX_PLUGIN_MESSAGE_BYTES`] bytes with a note of how many more there were.
+pub fn plugin_message(bytes: &[u8]) -> String {
+    match bytes.get(..MAX_PLUGIN_MESSAGE_BYTES) {
+        Some(kept) if kept.len() < bytes.len() => format!(
+            "{} ... ({} more bytes cut)",
+            String::from_utf8_lossy(kept),
+            bytes.len() - kept.len()
+        ),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 impl CallResult {
     /// A call that ended without output.
     pub fn failed(status: Outcome, error: impl Into<String>, usage: Usage) -> CallResult {
@@ -145,5 +162,26 @@ impl CallResult {
             error: None,
             ..CallResult::failed(Outcome::Ok, "", usage)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_message_is_kept_whole_up_to_the_bound_and_cut_after_it() {
+        assert_eq!(plugin_message(b"bad input"), "bad input");
+        assert_eq!(plugin_message(b"caf\xc3"), "caf\u{fffd}");
+        let exact = vec![b'x'; MAX_PLUGIN_MESSAGE_BYTES];
+        assert_eq!(plugin_message(&exact).len(), MAX_PLUGIN_MESSAGE_BYTES);
+        let long = vec![b'x'; MAX_PLUGIN_MESSAGE_BYTES + 1000];
+        let message = plugin_message(&long);
+        assert!(
+            message.ends_with("x ... (1000 more bytes cut)"),
+            "{}",
+            &message[message.len() - 40..]
+        );
+        assert!(message.len() < MAX_PLUGIN_MESSAGE_BYTES + 40);
     }
 }

@@ -901,7 +901,7 @@ impl Worker {
         started: Instant,
         cpu_start: u64,
     ) -> CallResult {
-        let text = |payload: &[u8]| String::from_utf8_lossy(payload).into_owned();
+        let text = crate::outcome::plugin_message;
         match status {
             STATUS_OK => match decode_output(output_kind, payload) {
                 Ok(output) => CallResult::ok(output, usage),

@@ -458,5 +458,9 @@ fn slow_and_surplus_connections_cannot_hold_the_server_or_its_shutdown() {
     let started = Instant::now();
     let status = server.stop();
     assert!(status.success(), "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -397,6 +397,30 @@ fn invalid_input_is_a_plugin_error_not_a_crash() {
     );
     assert!(out.stderr.is_empty(), "no hint for one JSON value: {out:?}");
 
+    // An error message as long as the input it quotes is cut, saying by how much: it is kept,
+    // stored and printed, so it must not be as large as a frame.
+    std::fs::write(
+        &input,
+        serde_json::json!({ "id": "A".repeat(300_000) }).to_string(),
+    )
+    .unwrap();
+    let out = plugin_host(
+        &[
+            "run",
+            path(&plugin("lifecycle-probe")),
+            "analyze",
+            "--input",
+            path(&input),
+            "--json",
+        ],
+        dir.path(),
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "plugin_error");
+    let error = result["error"].as_str().unwrap();
+    assert!(error.len() < 70_000, "{} bytes", error.len());
+    assert!(error.ends_with("more bytes cut)"), "{}", &error[error.len() - 60..]);
+
     // The stories file without --jsonl: one call on the whole file fails, and a hint says why.
     let out = plugin_host(
         &[
