@@ -357,12 +357,21 @@ pub struct Audit {
 /// 0600 if they exist.
 fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::OpenOptions::new()
+    // O_NONBLOCK: a FIFO put in its place must not block the open; it is refused below.
+    let opened = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(path)?;
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (the audit store is a SQLite database file)",
+        ));
+    }
+    opened?;
     for suffix in ["", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_os_string();
         name.push(suffix);

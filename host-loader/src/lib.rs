@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod bounded;
 pub mod broker;
 pub mod elf;
 pub mod error;

@@ -103,20 +103,7 @@ impl Plugin {
 
 /// Reads a file, refusing more than [`MAX_PLUGIN_SIZE`] bytes whatever its metadata says.
 pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PLUGIN_SIZE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_PLUGIN_SIZE {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "file is larger than the {} MiB plugin size limit",
-                MAX_PLUGIN_SIZE / (1024 * 1024)
-            ),
-        ));
-    }
-    Ok(bytes)
+    crate::bounded::read_file(path, MAX_PLUGIN_SIZE, "plugin size")
 }
 
 fn seal(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {

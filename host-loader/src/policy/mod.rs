@@ -102,18 +102,12 @@ impl Policy {
             path: path.to_path_buf(),
             error,
         };
-        let file = std::fs::File::open(path).map_err(read_error)?;
-        let mut text = String::new();
-        use std::io::Read;
-        file.take(MAX_POLICY_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(read_error)?;
-        if text.len() as u64 > MAX_POLICY_BYTES {
-            return Err(PolicyError::Invalid {
-                path: path.to_path_buf(),
-                message: format!("larger than {MAX_POLICY_BYTES} bytes"),
-            });
-        }
+        let bytes =
+            crate::bounded::read_file(path, MAX_POLICY_BYTES, "policy").map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|_| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            message: "not UTF-8 text".into(),
+        })?;
         Policy::parse(&text).map_err(|message| PolicyError::Invalid {
             path: path.to_path_buf(),
             message,

@@ -341,6 +341,31 @@ fn a_finished_run_leaves_no_worker_directory_or_cgroup_behind() {
 #[test]
 fn bad_usage_exits_2_and_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
+    // Files that never end or never open: bounded, and refused or read as empty, never a hang.
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for (args, expected) in [
+        (
+            vec!["validate", "--manifest", "/dev/zero"],
+            "larger than the 1 MiB manifest limit",
+        ),
+        (
+            vec![
+                "run",
+                path(&plugin("word-stats")),
+                "analyze",
+                "--config",
+                "/dev/zero",
+            ],
+            "larger than the 1 MiB configuration limit",
+        ),
+        (vec!["inspect", path(&fifo)], "the file is empty"),
+    ] {
+        let out = plugin_host(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
     let out = plugin_host(
         &["run", path(&plugin("word-stats")), "summarize"],
         dir.path(),
@@ -419,7 +444,11 @@ fn invalid_input_is_a_plugin_error_not_a_crash() {
     assert_eq!(result["status"], "plugin_error");
     let error = result["error"].as_str().unwrap();
     assert!(error.len() < 70_000, "{} bytes", error.len());
-    assert!(error.ends_with("more bytes cut)"), "{}", &error[error.len() - 60..]);
+    assert!(
+        error.ends_with("more bytes cut)"),
+        "{}",
+        &error[error.len() - 60..]
+    );
 
     // The stories file without --jsonl: one call on the whole file fails, and a hint says why.
     let out = plugin_host(

@@ -19,7 +19,7 @@ use host_loader::policy::engine::{Decision, evaluate};
 use host_loader::{Plugin, Pool, PoolConfig, Report, WorkerOptions};
 use plugin_manifest::SecurityLevel;
 use plugin_manifest::permission::CATALOG;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -623,22 +623,30 @@ pub(crate) fn permissions(json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Largest input of `run`, `invoke` and `dispatch` (a file or stdin; with `--jsonl` each line
+/// is one call, and each call's input is bounded by the frame size on top).
+const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest `--config` or `validate --manifest` file.
+const MAX_SMALL_FILE_BYTES: u64 = 1024 * 1024;
+
 pub(crate) fn read_input(input: Option<&std::path::Path>) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    match input {
-        None => {}
+    use host_loader::bounded;
+    Ok(match input {
+        None => Vec::new(),
         Some(path) if path.as_os_str() == "-" => {
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .context("reading stdin")?;
+            bounded::read_stream(std::io::stdin().lock(), MAX_INPUT_BYTES, "input")
+                .context("stdin: cannot read input")?
         }
-        Some(path) => {
-            bytes = std::fs::read(path)
-                .with_context(|| format!("{}: cannot read input", path.display()))?;
-        }
-    }
-    Ok(bytes)
+        Some(path) => bounded::read_file(path, MAX_INPUT_BYTES, "input")
+            .with_context(|| format!("{}: cannot read input", path.display()))?,
+    })
+}
+
+/// A small file given on the command line (`--config`, a manifest), read within
+/// [`MAX_SMALL_FILE_BYTES`]; `what` says what it is in the error.
+pub(crate) fn read_small_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    host_loader::bounded::read_file(path, MAX_SMALL_FILE_BYTES, what)
+        .with_context(|| format!("{}: cannot read the {what}", path.display()))
 }
 
 struct RunArgs<'a> {
@@ -737,9 +745,8 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
         options.data_dir = Some(dir.to_path_buf());
     }
     if let Some(config) = config {
-        let text = std::fs::read_to_string(config)
-            .with_context(|| format!("{}: cannot read the configuration", config.display()))?;
-        options.config = serde_json::from_str(&text).with_context(|| {
+        let bytes = read_small_file(config, "configuration")?;
+        options.config = serde_json::from_slice(&bytes).with_context(|| {
             format!("{}: the configuration is not valid JSON", config.display())
         })?;
     }

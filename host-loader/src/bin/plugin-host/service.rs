@@ -751,8 +751,7 @@ pub fn validate_manifest(
     json: bool,
 ) -> Result<ExitCode> {
     let policy = crate::load_policy(policy)?;
-    let bytes = std::fs::read(file)
-        .with_context(|| format!("{}: cannot read the manifest", file.display()))?;
+    let bytes = crate::read_small_file(file, "manifest")?;
     let decision = service::validate_manifest(&bytes, &file.display().to_string(), &policy, level)?;
     let mut out = std::io::stdout().lock();
     if json {
