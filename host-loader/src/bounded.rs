@@ -45,7 +45,7 @@ pub fn read_stream(reader: impl Read, limit: u64, what: &str) -> io::Result<Vec<
 }
 
 fn too_large(limit: u64, what: &str) -> io::Error {
-    let size = if limit >= 1024 * 1024 && limit % (1024 * 1024) == 0 {
+    let size = if limit >= 1024 * 1024 && limit.is_multiple_of(1024 * 1024) {
         format!("{} MiB", limit / (1024 * 1024))
     } else {
         format!("{limit}-byte")
