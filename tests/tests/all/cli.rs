@@ -144,6 +144,34 @@ fn inspect_of_a_non_plugin_is_a_clear_error_with_exit_2() {
 }
 
 #[test]
+fn text_from_a_plugin_file_reaches_the_terminal_escaped() {
+    // word-stats with an escape sequence (clear screen) in its manifest's `rustc` field: the
+    // JSON escape `\u001b` in place of `rustc `, same length, so the file stays well-formed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(plugin("word-stats")).unwrap();
+    let field = b"\"rustc\":\"rustc ";
+    let at = bytes
+        .windows(field.len())
+        .position(|w| w == field)
+        .expect("the manifest names its rustc");
+    let value = at + b"\"rustc\":\"".len();
+    bytes[value..value + 6].copy_from_slice(b"\\u001b");
+    let patched = dir.path().join("libpatched.so");
+    std::fs::write(&patched, &bytes).unwrap();
+    for command in ["inspect", "validate"] {
+        let out = plugin_host(&[command, path(&patched)], dir.path());
+        assert!(
+            !out.stdout.contains(&0x1b),
+            "{command}: a raw ESC was printed"
+        );
+        if command == "inspect" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("built with") && stdout.contains("\\u001b"), "{stdout}");
+        }
+    }
+}
+
+#[test]
 fn inspect_never_runs_the_constructor_but_run_does_in_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("hostile-ctor.marker");

@@ -9,6 +9,7 @@
 //! answers with.
 
 mod service;
+mod terminal;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -196,7 +197,11 @@ fn main() -> ExitCode {
                 if let (Some(reason), Some(object)) = (reason, body.as_object_mut()) {
                     object.insert("reason".into(), reason.into());
                 }
-                println!("{}", serde_json::json!({ "error": body }));
+                let _ = writeln!(
+                    terminal::stdout(),
+                    "{}",
+                    serde_json::json!({ "error": body })
+                );
             }
             ExitCode::from(2)
         }
@@ -234,7 +239,7 @@ fn inspect(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
     if single {
         let file = paths.first().map(PathBuf::as_path).unwrap_or(Path::new(""));
         let report = inspect_file(file)?;
-        let mut out = std::io::stdout().lock();
+        let mut out = terminal::stdout();
         if json {
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         } else {
@@ -244,7 +249,7 @@ fn inspect(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
     }
     let files = expand(paths)?;
     let progress = Progress::new(files.len());
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     let mut entries = Vec::new();
     let (mut not_plugins, mut denied) = (0usize, 0usize);
     for (index, file) in files.iter().enumerate() {
@@ -524,7 +529,7 @@ fn validate(
     let policy = load_policy(policy)?;
     let plugin = open(file)?;
     let decision = evaluate(plugin.manifest(), Some(plugin.report()), &policy, level);
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if json {
         let mut value = serde_json::to_value(&decision)?;
         if let Some(object) = value.as_object_mut() {
@@ -597,7 +602,7 @@ fn print_decision(out: &mut impl Write, plugin: &Plugin, decision: &Decision) ->
 }
 
 pub(crate) fn permissions(json: bool) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(CATALOG)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -699,7 +704,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     let inputs = split_inputs(&bytes, jsonl);
     hint_at_jsonl(&bytes, jsonl);
 
-    let mut out = std::io::stdout().lock();
+    let mut out = terminal::stdout();
     let mut all_ok = true;
     if !entry.callable {
         let reasons: Vec<&str> = plugin

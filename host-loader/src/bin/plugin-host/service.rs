@@ -255,7 +255,7 @@ fn existing_host(dir: &Path, args: Option<&HostArgs>) -> Result<Host> {
 /// Runs a service command.
 pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<ExitCode> {
     let dir = data_dir(data_dir_arg)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::terminal::stdout();
     match command {
         ServiceCommand::Install {
             file,
@@ -509,13 +509,13 @@ fn status_change(
 
 fn dispatch(host: &Host, hook: &str, inputs: &[&[u8]], json: bool) -> Result<ExitCode> {
     struct Shared {
-        out: std::io::Stdout,
+        out: crate::terminal::TerminalSafe<std::io::Stdout>,
         all_ok: bool,
         error: Option<String>,
         closed: bool,
     }
     let shared = Mutex::new(Shared {
-        out: std::io::stdout(),
+        out: crate::terminal::TerminalSafe(std::io::stdout()),
         all_ok: true,
         error: None,
         closed: false,
@@ -753,7 +753,7 @@ pub fn validate_manifest(
     let policy = crate::load_policy(policy)?;
     let bytes = crate::read_small_file(file, "manifest")?;
     let decision = service::validate_manifest(&bytes, &file.display().to_string(), &policy, level)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::terminal::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&decision)?)?;
     } else {
