@@ -80,6 +80,7 @@ impl EntryPoint {
 
 /// A complete, validated manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ManifestFields")]
 pub struct Manifest {
     /// Identity, permissions, limits.
     #[serde(flatten)]
@@ -88,6 +89,41 @@ pub struct Manifest {
     pub abi: AbiFacts,
     /// Entry points, sorted by hook.
     pub entry_points: Vec<EntryPoint>,
+}
+
+/// A manifest as JSON reads it: every field at one level. serde's `flatten` cannot refuse
+/// unknown fields (they would be silently dropped, so a mistyped `"permisions"` read as no
+/// permissions at all); this flat twin of [`Manifest`] can.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFields {
+    name: String,
+    version: String,
+    description: String,
+    author: String,
+    security_level: SecurityLevel,
+    permissions: Vec<Grant>,
+    limits: LimitRequest,
+    abi: AbiFacts,
+    entry_points: Vec<EntryPoint>,
+}
+
+impl From<ManifestFields> for Manifest {
+    fn from(fields: ManifestFields) -> Manifest {
+        Manifest {
+            info: PluginInfo {
+                name: fields.name,
+                version: fields.version,
+                description: fields.description,
+                author: fields.author,
+                security_level: fields.security_level,
+                permissions: fields.permissions,
+                limits: fields.limits,
+            },
+            abi: fields.abi,
+            entry_points: fields.entry_points,
+        }
+    }
 }
 
 /// Why the records do not make a valid manifest.
@@ -326,6 +362,35 @@ mod tests {
             .map(|e| e.hook.as_str())
             .collect();
         assert_eq!(hooks, ["analyze", "summarize"]);
+    }
+
+    #[test]
+    fn manifest_json_round_trips_and_refuses_unknown_fields() {
+        let bytes = section(&[
+            (RecordKind::Manifest, info_json("word-stats")),
+            (RecordKind::Abi, abi_json().to_string()),
+            (RecordKind::Entry, entry_json("analyze")),
+        ]);
+        let manifest = Manifest::from_records(&parse_section(&bytes).unwrap()).unwrap();
+        let json = serde_json::to_value(&manifest).unwrap();
+        assert_eq!(
+            serde_json::from_value::<Manifest>(json.clone()).unwrap(),
+            manifest
+        );
+        for (key, value) in [
+            ("permisions", serde_json::json!(["net.http:*"])),
+            ("totally_unknown", serde_json::json!({})),
+        ] {
+            let mut typo = json.clone();
+            typo.as_object_mut().unwrap().insert(key.into(), value);
+            let error = serde_json::from_value::<Manifest>(typo).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("unknown field `{key}`")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

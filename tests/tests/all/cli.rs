@@ -166,7 +166,10 @@ fn text_from_a_plugin_file_reaches_the_terminal_escaped() {
         );
         if command == "inspect" {
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(stdout.contains("built with") && stdout.contains("\\u001b"), "{stdout}");
+            assert!(
+                stdout.contains("built with") && stdout.contains("\\u001b"),
+                "{stdout}"
+            );
         }
     }
 }
