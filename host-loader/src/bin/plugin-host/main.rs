@@ -713,8 +713,8 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
             .map(|f| f.message.as_str())
             .collect();
         let result = CallResult::failed(Outcome::Denied, reasons.join("; "), Default::default());
-        for (index, _) in inputs.iter().enumerate() {
-            print_result(&mut out, index + 1, &result, json)?;
+        for &line in &inputs.lines {
+            print_result(&mut out, line, &result, json)?;
         }
         return Ok(ExitCode::from(1));
     }
@@ -727,8 +727,8 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
             format!("denied by policy: {}", decision.reasons.join("; ")),
             Default::default(),
         );
-        for (index, _) in inputs.iter().enumerate() {
-            print_result(&mut out, index + 1, &result, json)?;
+        for &line in &inputs.lines {
+            print_result(&mut out, line, &result, json)?;
         }
         return Ok(ExitCode::from(1));
     }
@@ -763,9 +763,10 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     };
     let pool = Pool::new(Arc::new(plugin), options, config);
     let mut stdout_closed = false;
-    pool.call_many(hook, &inputs, |index, result| {
+    pool.call_many(hook, &inputs.calls, |index, result| {
         all_ok &= result.status == Outcome::Ok;
-        if !stdout_closed && print_result(&mut out, index + 1, &result, json).is_err() {
+        let line = inputs.lines.get(index).copied().unwrap_or(index + 1);
+        if !stdout_closed && print_result(&mut out, line, &result, json).is_err() {
             // stdout closed (e.g. piped into `head`): keep quiet from now on.
             stdout_closed = true;
         }
@@ -798,15 +799,28 @@ pub(crate) fn printable(text: &str) -> String {
 }
 
 /// The calls an input makes: one per non-blank line with `--jsonl`, else the whole input.
-pub(crate) fn split_inputs(bytes: &[u8], jsonl: bool) -> Vec<&[u8]> {
-    if jsonl {
-        bytes
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .collect()
-    } else {
-        vec![bytes]
+pub(crate) struct Inputs<'a> {
+    /// Each call's input.
+    pub calls: Vec<&'a [u8]>,
+    /// Each call's line in the input, from 1 (blank lines count, so that a result names the
+    /// line an editor shows); 1 without `--jsonl`.
+    pub lines: Vec<usize>,
+}
+
+pub(crate) fn split_inputs(bytes: &[u8], jsonl: bool) -> Inputs<'_> {
+    if !jsonl {
+        return Inputs {
+            calls: vec![bytes],
+            lines: vec![1],
+        };
     }
+    let (lines, calls) = bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(index, line)| (index + 1, line))
+        .unzip();
+    Inputs { calls, lines }
 }
 
 /// Says on stderr that `--jsonl` was probably meant when the input, taken whole, is not one JSON
@@ -816,7 +830,7 @@ pub(crate) fn hint_at_jsonl(bytes: &[u8], jsonl: bool) {
     if jsonl || serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
         return;
     }
-    let lines = split_inputs(bytes, true);
+    let lines = split_inputs(bytes, true).calls;
     if lines.len() > 1 && serde_json::from_slice::<IgnoredAny>(lines[0]).is_ok() {
         eprintln!(
             "plugin-host: hint: the input is {} lines of JSON, passed as one input; add --jsonl \

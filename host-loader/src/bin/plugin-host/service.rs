@@ -507,7 +507,7 @@ fn status_change(
     Ok(ExitCode::SUCCESS)
 }
 
-fn dispatch(host: &Host, hook: &str, inputs: &[&[u8]], json: bool) -> Result<ExitCode> {
+fn dispatch(host: &Host, hook: &str, inputs: &crate::Inputs, json: bool) -> Result<ExitCode> {
     struct Shared {
         out: crate::terminal::TerminalSafe<std::io::Stdout>,
         all_ok: bool,
@@ -521,24 +521,23 @@ fn dispatch(host: &Host, hook: &str, inputs: &[&[u8]], json: bool) -> Result<Exi
         closed: false,
     });
     let sink = |index: usize, record: Result<CallRecord, ServiceError>| {
+        let line = inputs.lines.get(index).copied().unwrap_or(index + 1);
         let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
         match record {
             Ok(record) => {
                 shared.all_ok &= record.result.status == Outcome::Ok;
-                if !shared.closed
-                    && print_record(&mut shared.out, index + 1, &record, json).is_err()
-                {
+                if !shared.closed && print_record(&mut shared.out, line, &record, json).is_err() {
                     // stdout closed (piped into `head`): the calls go on, quietly.
                     shared.closed = true;
                 }
             }
             Err(error) => {
-                eprintln!("plugin-host: error: line {}: {error}", index + 1);
+                eprintln!("plugin-host: error: line {line}: {error}");
                 shared.error.get_or_insert_with(|| error.to_string());
             }
         }
     };
-    let targets = host.dispatch_stream(hook, inputs, &sink)?;
+    let targets = host.dispatch_stream(hook, &inputs.calls, &sink)?;
     let shared = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     if targets.is_empty() {
         bail!(
