@@ -130,6 +130,12 @@ pub fn plugin(decl: PluginDecl) -> syn::Result<ValidPlugin> {
             ),
         );
     }
+    for zero in limits.unrunnable() {
+        errors.push(
+            limits_span,
+            format!("requested limit {zero}: no call could run within it; leave it out to get the level's value"),
+        );
+    }
     if name.is_none() && !seen.iter().any(|k| k == "name") {
         errors.push(Span::call_site(), "missing `name: \"kebab-case-name\"`");
     }

@@ -329,6 +329,22 @@ pub struct LimitRequest {
 }
 
 impl LimitRequest {
+    /// The limits set to zero that no call could ever meet (memory, CPU time, wall time), each
+    /// as `name = 0`: every call would end `memory_limit` or `timeout`, and the plugin would be
+    /// blamed for a limit it cannot keep. Zero file, network or database operations is a real
+    /// limit (none allowed) and is not listed.
+    pub fn unrunnable(&self) -> Vec<&'static str> {
+        [
+            ("memory_mb = 0", self.memory_mb),
+            ("cpu_ms = 0", self.cpu_ms),
+            ("wall_ms = 0", self.wall_ms),
+        ]
+        .into_iter()
+        .filter(|(_, value)| *value == Some(0))
+        .map(|(name, _)| name)
+        .collect()
+    }
+
     /// The field names a manifest may use, in order.
     pub const FIELDS: [&'static str; 7] = [
         "memory_mb",

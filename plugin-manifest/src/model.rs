@@ -218,6 +218,9 @@ impl Manifest {
         for excess in info.security_level.max_limits().excesses(&info.limits) {
             problems.push(format!("limit {excess} at level {}", info.security_level));
         }
+        for zero in info.limits.unrunnable() {
+            problems.push(format!("limit {zero}: no call could run within it"));
+        }
         for entry in &self.entry_points {
             if let Err(e) = validate_hook(&entry.hook) {
                 problems.push(e);

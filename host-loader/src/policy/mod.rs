@@ -144,6 +144,14 @@ impl Policy {
                     excesses.join(", ")
                 ));
             }
+            let zeros = plugin.limits.unrunnable();
+            if !zeros.is_empty() {
+                return Err(format!(
+                    "plugins.{name}.limits: {}: no call could run within it; to stop the plugin \
+                     from running, disable it or add its permissions to `deny`",
+                    zeros.join(", ")
+                ));
+            }
         }
         Ok(policy)
     }
@@ -284,6 +292,10 @@ mod tests {
             (
                 "[plugins.x]\nlevel = \"isolated\"\nlimits = { memory_mb = 64 }",
                 "plugins.x.limits: memory_mb = 64 (the level allows 32)",
+            ),
+            (
+                "[plugins.x]\nlimits = { memory_mb = 0, wall_ms = 0, file_ops = 0 }",
+                "plugins.x.limits: memory_mb = 0, wall_ms = 0: no call could run within it",
             ),
             ("[plugins.Bad_Name]\nlevel = \"strict\"", "plugins.Bad_Name"),
             ("allowed_net_hosts = [\"*\"]", "allowed_net_hosts: `*`"),
