@@ -415,7 +415,7 @@ impl HostBuilder {
                 let path = dir.join(POLICY_FILE);
                 let stamp = FileStamp::of(&path);
                 let policy = if stamp.is_some() {
-                    Policy::load(&path)?
+                    load_data_dir_policy(&path)?
                 } else {
                     Policy::default()
                 };
@@ -579,7 +579,7 @@ impl Host {
         }
         *stamp = now;
         let reloaded = if now.is_some() {
-            Policy::load(path)
+            load_data_dir_policy(path)
         } else {
             Ok(Policy::default())
         };
@@ -1298,6 +1298,39 @@ pub fn validate_manifest(
         return Err(invalid(problems));
     }
     Ok(evaluate(&manifest, None, policy, level))
+}
+
+/// Loads the data dir's `policy.toml`, which decides for every install and call without being
+/// named on a command line: it is used only if no one but this user (or root) can change it,
+/// as the API token is.
+fn load_data_dir_policy(path: &Path) -> Result<Policy, PolicyError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).map_err(|error| PolicyError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let me = nix::unistd::geteuid().as_raw();
+    let problem = if metadata.uid() != me && metadata.uid() != 0 {
+        Some(format!(
+            "owned by uid {}, not by this user (uid {me}): anyone who owns it decides which \
+             plugins run; `chown` it to this user",
+            metadata.uid()
+        ))
+    } else if metadata.mode() & 0o022 != 0 {
+        Some(format!(
+            "writable by other users (mode {:o}): anyone could loosen it; `chmod go-w` it",
+            metadata.mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(PolicyError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        }),
+        None => Policy::load(path),
+    }
 }
 
 /// Inspects uploaded bytes statically (`POST /validate/code`): never loaded, never run.

@@ -745,6 +745,33 @@ fn a_tampered_data_dir_is_refused_without_harm_and_fails_only_its_own_plugin() {
 }
 
 #[test]
+fn a_policy_file_that_others_could_change_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "default_level = \"minimal\"\n").unwrap();
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let error = HostBuilder::new(dir.path())
+        .worker_exe(binary("plugin-worker"))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("policy.toml") && error.contains("writable by other users (mode 666)"),
+        "{error}"
+    );
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let host = HostBuilder::new(dir.path())
+        .worker_exe(binary("plugin-worker"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        host.policy().default_level,
+        plugin_manifest::SecurityLevel::Minimal
+    );
+}
+
+#[test]
 fn an_edited_policy_file_takes_effect_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     // No policy given to the builder: the data dir's policy.toml is the policy.
