@@ -596,7 +596,8 @@ fn serve(channel: UnixStream, entries: &HashMap<String, EntryFn>, cpu_ms: u64, s
                 status: STATUS_PLUGIN_ERROR,
                 payload: Payload::Inline(
                     format!(
-                        "output of {} bytes exceeds the {DEFAULT_MAX_FRAME}-byte frame limit",
+                        "output of {} bytes does not fit in one frame (at most {DEFAULT_MAX_FRAME} \
+                         bytes with the message around it); return less",
                         output.len()
                     )
                     .into_bytes(),

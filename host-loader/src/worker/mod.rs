@@ -662,7 +662,8 @@ impl Worker {
                         CallResult::failed(
                             Outcome::Denied,
                             format!(
-                                "input of {} bytes exceeds the {max_frame}-byte limit",
+                                "input of {} bytes is larger than the {max_frame}-byte limit \
+                                 of one call's input; the call was not made",
                                 input.len()
                             ),
                             Usage::default(),

@@ -247,7 +247,7 @@ fn inspect(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
         }
         return Ok(exit_for(&report));
     }
-    let files = expand(paths)?;
+    let files = expand(paths);
     let progress = Progress::new(files.len());
     let mut out = terminal::stdout();
     let mut entries = Vec::new();
@@ -367,13 +367,15 @@ fn error_message(error: &host_loader::Error) -> String {
 
 /// The files named by `paths`: files as given, directories searched recursively for shared
 /// objects (`*.so`, `*.so.*`; symbolic links inside directories are skipped, their targets
-/// are found by name).
-fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .with_context(|| format!("{}: cannot read the directory", dir.display()))?
-            .flatten()
-            .collect();
+/// are found by name). A directory that cannot be read is listed itself, so that it is
+/// reported unreadable beside the rest instead of ending the scan.
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            out.push(dir.to_path_buf());
+            return;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let Ok(kind) = entry.file_type() else {
@@ -381,7 +383,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             };
             let path = entry.path();
             if kind.is_dir() {
-                walk(&path, out)?;
+                walk(&path, out);
             } else if kind.is_file() {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
@@ -390,17 +392,16 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 }
             }
         }
-        Ok(())
     }
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files)?;
+            walk(path, &mut files);
         } else {
             files.push(path.clone());
         }
     }
-    Ok(files)
+    files
 }
 
 /// A one-line `[n/total] file` counter on stderr, shown only when stderr is a terminal and
