@@ -232,6 +232,21 @@ pub enum ServiceError {
         /// What it hashes to now.
         found: String,
     },
+    /// A call ran, but its record could not be written to the audit store (locked by another
+    /// process past the busy timeout, say). Its result is kept here, not lost.
+    #[error(
+        "plugin `{plugin}`: the call ran and ended `{}`, but it could not be recorded: {error}; \
+         retry when the audit store is free (another process may hold a long transaction on it)",
+        result.status
+    )]
+    NotRecorded {
+        /// The plugin's name.
+        plugin: String,
+        /// The call's result.
+        result: Box<CallResult>,
+        /// Why it was not recorded.
+        error: AuditError,
+    },
     /// The installed plugin could not be opened.
     #[error("installed plugin {id}: {error}; `plugin-host uninstall {id}` and install it again")]
     Load {
@@ -266,6 +281,7 @@ impl ServiceError {
             ServiceError::WrongStatus { .. } => "wrong_status",
             ServiceError::Tampered { .. } => "store_tampered",
             ServiceError::Load { .. } => "load_failed",
+            ServiceError::NotRecorded { .. } => "not_recorded",
         }
     }
 
@@ -1163,12 +1179,22 @@ impl Host {
         hook: &str,
         result: CallResult,
     ) -> Result<CallRecord, ServiceError> {
-        let call_id = self.audit.record_call(&CallEntry {
+        let recorded = self.audit.record_call(&CallEntry {
             plugin_id: &loaded.id,
             plugin_name: &loaded.name,
             hook,
             result: &result,
-        })?;
+        });
+        let call_id = match recorded {
+            Ok(id) => id,
+            Err(error) => {
+                return Err(ServiceError::NotRecorded {
+                    plugin: loaded.name.clone(),
+                    result: Box::new(result),
+                    error,
+                });
+            }
+        };
         match result.status {
             Outcome::Ok => *loaded.health() = Health::default(),
             // A plugin that answers with an error (often the input's fault) is working: its

@@ -53,6 +53,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::AlreadyInstalled { .. } | ServiceError::WrongStatus { .. } => {
                 StatusCode::CONFLICT
             }
+            ServiceError::NotRecorded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // A failure of the host itself is `internal` to a client, whatever its kind.

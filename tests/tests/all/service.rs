@@ -744,6 +744,38 @@ fn a_tampered_data_dir_is_refused_without_harm_and_fails_only_its_own_plugin() {
     );
 }
 
+/// Another process holding the audit store past the busy timeout (10 s) does not make a call's
+/// outcome vanish: the error carries it, and says why it was not recorded.
+#[test]
+fn a_call_that_cannot_be_recorded_still_reports_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path());
+    host.install(&plugin("word-stats")).unwrap();
+    let story = serde_json::to_vec(&stories()[0]).unwrap();
+    let holder = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let error = host.invoke("word-stats", "analyze", &story).unwrap_err();
+    drop(holder);
+    let ServiceError::NotRecorded { result, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(result.status, Outcome::Ok);
+    let message = error.to_string();
+    assert!(
+        message.contains("the call ran and ended `ok`, but it could not be recorded")
+            && message.contains("locked"),
+        "{message}"
+    );
+    // The store is free again: the next call is recorded as usual.
+    assert_eq!(
+        host.invoke("word-stats", "analyze", &story)
+            .unwrap()
+            .result
+            .status,
+        Outcome::Ok
+    );
+}
+
 #[test]
 fn a_policy_file_that_others_could_change_is_not_used() {
     use std::os::unix::fs::PermissionsExt;
