@@ -33,6 +33,7 @@
 mod capture;
 pub mod child;
 mod confinement;
+mod json_size;
 pub mod launcher;
 mod measure;
 pub mod spawn;
@@ -1339,6 +1340,8 @@ fn outgoing_payload(input: &[u8]) -> (Payload, Option<OwnedFd>) {
 fn decode_output(kind: WireKind, payload: &[u8]) -> Result<serde_json::Value, String> {
     match kind {
         WireKind::Json => {
+            json_size::check(payload, json_size::MAX_VALUES)
+                .map_err(|e| format!("output is not acceptable JSON: {e}"))?;
             serde_json::from_slice(payload).map_err(|e| format!("output is not valid JSON: {e}"))
         }
         WireKind::Text => std::str::from_utf8(payload)
