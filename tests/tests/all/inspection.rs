@@ -179,9 +179,12 @@ fn the_sandbox_examples_are_refused_statically_too() {
         assert!(evidence(found[0]).contains(&symbol), "{name}: {}", found[0]);
         assert_eq!(found[0]["severity"], "error");
     }
-    // `fork` is covered when the plugin declares process.spawn.
+    // `fork` is covered when the plugin declares process.spawn; its `prctl` is not.
     let (report, _) = inspect("hostile-double-fork");
     assert!(with_code(&report, "IMPORT_PROCESS").is_empty(), "{report}");
+    let privilege = with_code(&report, "IMPORT_PRIVILEGE");
+    assert_eq!(privilege.len(), 1, "{report}");
+    assert!(evidence(privilege[0]).contains(&"prctl"), "{report}");
     let granted = with_code(&report, "IMPORT_GRANTED");
     assert!(
         granted
