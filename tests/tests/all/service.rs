@@ -885,6 +885,7 @@ fn commands_other_than_install_and_serve_never_create_a_data_dir() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
         serde_json::json!([])
     );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("typo does not exist"));
     for command in [
         &["report"][..],
         &["report", "word-stats"],
@@ -896,7 +897,8 @@ fn commands_other_than_install_and_serve_never_create_a_data_dir() {
         assert_eq!(out.status.code(), Some(2), "{command:?}: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("typo: no such data dir") && stderr.contains("plugin-host install"),
+            stderr.contains("typo: cannot use the data dir: no such data dir")
+                && stderr.contains("plugin-host install"),
             "{command:?}: {stderr}"
         );
     }

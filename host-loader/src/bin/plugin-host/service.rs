@@ -306,6 +306,10 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
             // Nothing installed, and listing creates nothing.
             if json {
                 writeln!(out, "[]")?;
+                eprintln!(
+                    "plugin-host: note: {} does not exist (nothing was ever installed there)",
+                    dir.display()
+                );
             } else {
                 writeln!(
                     out,
