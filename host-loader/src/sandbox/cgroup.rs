@@ -116,23 +116,9 @@ fn pids_parent_dir() -> Option<&'static PathBuf> {
 /// makes any, so one named with this process's own pid is a leftover of an earlier host that
 /// had the same pid.
 fn remove_stale(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("worker-"))
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists() {
-            // Fails harmlessly if a process is still inside.
-            let _ = fs::remove_dir(entry.path());
-        }
+    for entry in super::process::left_by_gone_hosts(parent, "worker-") {
+        // Fails harmlessly if a process is still inside.
+        let _ = fs::remove_dir(entry.path());
     }
 }
 

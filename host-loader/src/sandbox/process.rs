@@ -174,3 +174,27 @@ pub fn reset_signals() -> io::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     Ok(())
 }
+
+/// The entries of `dir` named `<prefix><pid>-...` left by a host that is gone: no process has
+/// that pid, or it is this process's own (a sweep runs before this process makes any, so such
+/// an entry is an earlier host's that had the same pid). Worker cgroups and temporary
+/// directories are named this way, and swept with this.
+pub(crate) fn left_by_gone_hosts(dir: &std::path::Path, prefix: &str) -> Vec<std::fs::DirEntry> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            name.to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid == std::process::id()
+                        || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                })
+        })
+        .collect()
+}

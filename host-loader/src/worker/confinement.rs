@@ -135,25 +135,12 @@ impl Drop for TempDir {
 /// empty on this side; anything else is left alone (never followed, never emptied).
 fn remove_stale_temp_dirs(dir: &Path) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
     // SAFETY: geteuid has no preconditions.
     let owners = [unsafe { libc::geteuid() }, identity::UNPRIVILEGED_ID];
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("plugin-worker-"))
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let gone = pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists();
+    for entry in crate::sandbox::process::left_by_gone_hosts(dir, "plugin-worker-") {
         let ours = std::fs::symlink_metadata(entry.path())
             .is_ok_and(|meta| meta.is_dir() && owners.contains(&meta.uid()));
-        if gone && ours {
+        if ours {
             // Fails harmlessly if it is not empty.
             let _ = std::fs::remove_dir(entry.path());
         }
