@@ -25,11 +25,11 @@
 //! once, never queued. `POST /validate/code` only inspects the bytes; they are never loaded or
 //! run.
 //!
-//! Connections are bounded too ([`serve`]): at most [`MAX_CONNECTIONS`] at once by default (one
-//! more is closed on accept), a client must send each request's headers within
-//! [`HEADER_READ_TIMEOUT`] by default (an idle keep-alive connection too), and on SIGTERM the requests in
-//! flight get [`SHUTDOWN_GRACE`] to finish before the server exits anyway. Nothing of this
-//! needs the token, so no client can hold the server without one.
+//! Connections are bounded too ([`serve`]): at most [`MAX_CONNECTIONS`] at once by default
+//! (one more is closed on accept), a client must send each request's headers within
+//! [`HEADER_READ_TIMEOUT`] by default (an idle keep-alive connection too), and on SIGTERM the
+//! requests in flight get [`SHUTDOWN_GRACE`] to finish before the server exits anyway. Nothing
+//! of this needs the token, so no client can hold the server without one.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -183,7 +183,8 @@ async fn accept_loop(
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
-    let max_connections = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    // At least one; at most what one `acquire_many` below can take back.
+    let max_connections = config.max_connections.clamp(1, u32::MAX as usize);
     let connections = Arc::new(Semaphore::new(max_connections));
     let header_read_timeout = config.header_read_timeout;
     // Dropped at shutdown: every connection task sees it and closes gracefully.
