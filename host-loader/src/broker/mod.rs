@@ -145,15 +145,17 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     /// A request outside the grants: denied and recorded under `rule`.
+    /// Both texts quote what the plugin asked for (a path, a name, a host), so both are cut to
+    /// [`MAX_TEXT_BYTES`]: a violation is kept, stored and printed.
     pub(crate) fn denied(rule: &str, detail: String, message: String) -> Refusal {
         Refusal {
             error: BrokerError {
                 kind: ErrorKind::Denied,
-                message,
+                message: truncate(message),
             },
             violation: Some(Violation {
                 rule: rule.to_string(),
-                detail,
+                detail: truncate(detail),
             }),
         }
     }
@@ -277,12 +279,12 @@ impl Broker {
             *used += 1;
             return None;
         }
-        let detail = format!(
+        let detail = truncate(format!(
             "{} limit of {limit} per call reached: request {} ({}) refused",
             counter.name(),
             *used + 1,
             describe(request)
-        );
+        ));
         self.call.violations.push(Violation {
             rule: "limit".into(),
             detail: detail.clone(),
@@ -534,10 +536,25 @@ mod tests {
         .unwrap()
         .unwrap_err();
         assert_eq!(denied.kind, ErrorKind::Denied);
+        // A name as long as a frame allows is recorded cut, and answered cut.
+        let long = ask(
+            &mut broker,
+            Request::Env {
+                name: "E".repeat(1 << 20),
+            },
+        )
+        .unwrap()
+        .unwrap_err();
+        assert!(
+            long.message.len() <= MAX_TEXT_BYTES,
+            "{}",
+            long.message.len()
+        );
         let call = broker.take_call();
-        assert_eq!(call.violations.len(), 1);
+        assert_eq!(call.violations.len(), 2);
         assert_eq!(call.violations[0].rule, "env");
         assert_eq!(call.violations[0].detail, "HOME");
+        assert_eq!(call.violations[1].detail.len(), MAX_TEXT_BYTES);
     }
 
     #[test]
