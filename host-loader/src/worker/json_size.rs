@@ -1,21 +1,26 @@
 //! A plugin's JSON output is parsed into a `serde_json::Value` tree in the host, where each
-//! value costs tens of bytes: a 16 MiB array of zeros (8 million values) would take over half
-//! a gigabyte of the host's memory, outside the plugin's own limit. [`check`] counts the values
-//! first, without building anything, and refuses an output with more than [`MAX_VALUES`].
+//! value costs tens of bytes and each object far more (a map of its own): a 16 MiB array of
+//! zeros (8 million values) would take over half a gigabyte of the host's memory, and half a
+//! million one-key objects over a gigabyte, outside the plugin's own limit. [`check`] weighs
+//! the values first, without building anything (a scalar 1, an array [`ARRAY_WEIGHT`], an
+//! object [`OBJECT_WEIGHT`]), and refuses an output heavier than [`MAX_VALUES`].
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
 use std::fmt;
 
-/// Most JSON values (scalars, arrays, objects, each counted once) in one output: a tree of
-/// this many costs the host a few tens of megabytes at most.
+/// Largest weight of one output: a million scalars, or a sixteenth as many objects.
 pub const MAX_VALUES: usize = 1_000_000;
+/// What an array weighs (its vector and value) before its elements.
+const ARRAY_WEIGHT: usize = 2;
+/// What an object weighs (its map, node and value) before its entries.
+const OBJECT_WEIGHT: usize = 16;
 
-/// Checks that `payload` holds at most `max` JSON values; an error says which bound it broke
-/// (or what is wrong with the JSON). A payload too short to hold more than `max` values (each
-/// takes two bytes, `0,` or `[]`, but the last) is not read.
+/// Checks that `payload` weighs at most `max`; an error says which bound it broke (or what is
+/// wrong with the JSON). A payload too short to weigh more (the heaviest shape, `{}`, weighs
+/// [`OBJECT_WEIGHT`] in two bytes) is not read.
 pub fn check(payload: &[u8], max: usize) -> Result<(), String> {
-    if payload.len() / 2 < max {
+    if payload.len().saturating_mul(OBJECT_WEIGHT / 2) < max {
         return Ok(());
     }
     let left = Cell::new(max);
@@ -35,13 +40,18 @@ struct Counter<'a> {
 
 impl Counter<'_> {
     fn tick<E: de::Error>(self) -> Result<(), E> {
-        match self.left.get().checked_sub(1) {
+        self.weigh(1)
+    }
+
+    fn weigh<E: de::Error>(self, weight: usize) -> Result<(), E> {
+        match self.left.get().checked_sub(weight) {
             Some(left) => {
                 self.left.set(left);
                 Ok(())
             }
             None => Err(E::custom(format_args!(
-                "more than {} JSON values; return a smaller result",
+                "heavier than {} JSON values (an object counts {OBJECT_WEIGHT}, an array \
+                 {ARRAY_WEIGHT}); return a smaller result",
                 self.max
             ))),
         }
@@ -88,13 +98,13 @@ impl<'de> Visitor<'de> for Counter<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.tick()?;
+        self.weigh(ARRAY_WEIGHT)?;
         while seq.next_element_seed(self)?.is_some() {}
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.tick()?;
+        self.weigh(OBJECT_WEIGHT)?;
         while map.next_key::<IgnoredAny>()?.is_some() {
             map.next_value_seed(self)?;
         }
@@ -107,10 +117,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_are_counted_to_the_bound_and_no_further() {
-        assert_eq!(check(br#"{"a": [1, 2, {"b": null}], "c": "x"}"#, 7), Ok(()));
-        let error = check(br#"{"a": [1, 2, {"b": null}], "c": "x"}"#, 6).unwrap_err();
-        assert!(error.starts_with("more than 6 JSON values"), "{error}");
+    fn values_are_weighed_to_the_bound_and_no_further() {
+        // Two objects (16 each), an array (2), four scalars.
+        let value = br#"{"a": [1, 2, {"b": null}], "c": "x"}"#;
+        assert_eq!(check(value, 38), Ok(()));
+        let error = check(value, 37).unwrap_err();
+        assert!(error.starts_with("heavier than 37 JSON values"), "{error}");
         assert!(
             check(b"[1, 2", 2).is_err(),
             "malformed JSON is still an error"
@@ -119,9 +131,12 @@ mod tests {
             check(b"[1] [2]", 2).is_err(),
             "trailing values are an error"
         );
-        // The bound in force: a long array of zeros is refused, a long string is one value.
+        // The bound in force: a long array of zeros or of empty objects is refused, a long
+        // string is one value.
         let zeros = format!("[{}0]", "0,".repeat(MAX_VALUES));
         assert!(check(zeros.as_bytes(), MAX_VALUES).is_err());
+        let objects = format!("[{}{{}}]", "{},".repeat(MAX_VALUES / OBJECT_WEIGHT));
+        assert!(check(objects.as_bytes(), MAX_VALUES).is_err());
         let text = format!("\"{}\"", "x".repeat(3 * MAX_VALUES));
         assert_eq!(check(text.as_bytes(), MAX_VALUES), Ok(()));
     }
