@@ -172,6 +172,16 @@ fn text_from_a_plugin_file_reaches_the_terminal_escaped() {
             );
         }
     }
+    // A file name with an escape sequence, quoted in an error on stderr.
+    let named = dir.path().join("evil\u{1b}]0;owned\u{7}.so");
+    std::fs::write(&named, b"not elf").unwrap();
+    let out = plugin_host(&["inspect", path(&named)], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "a raw ESC was printed on stderr"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("evil\\u001b]0;owned\\u0007.so"));
 }
 
 #[test]

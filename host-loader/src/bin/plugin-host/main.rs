@@ -187,9 +187,10 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             let (code, reason) = error_codes(&error);
+            let shown = terminal::escaped(&format!("{error:#}"));
             match reason {
-                Some(reason) => eprintln!("plugin-host: error [{reason}]: {error:#}"),
-                None => eprintln!("plugin-host: error: {error:#}"),
+                Some(reason) => eprintln!("plugin-host: error [{reason}]: {shown}"),
+                None => eprintln!("plugin-host: error: {shown}"),
             }
             if json {
                 // The same shape as the HTTP API's error bodies.
@@ -433,7 +434,7 @@ impl Progress {
                 " ".repeat(width - done),
                 index + 1,
                 self.total,
-                file.display()
+                terminal::escaped(&file.display().to_string())
             );
         }
     }

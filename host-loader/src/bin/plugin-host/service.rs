@@ -292,10 +292,11 @@ pub fn run(command: ServiceCommand, data_dir_arg: Option<PathBuf>) -> Result<Exi
                         writeln!(out, "{}", serde_json::to_string_pretty(&decision)?)?;
                     }
                     eprintln!(
-                        "plugin-host: {source_name}: install refused: plugin `{name}` is denied by the policy"
+                        "plugin-host: {}: install refused: plugin `{name}` is denied by the policy",
+                        crate::terminal::escaped(&source_name)
                     );
                     for reason in &decision.reasons {
-                        eprintln!("  - {reason}");
+                        eprintln!("  - {}", crate::terminal::escaped(reason));
                     }
                     Ok(ExitCode::from(1))
                 }
@@ -536,7 +537,10 @@ fn dispatch(host: &Host, hook: &str, inputs: &crate::Inputs, json: bool) -> Resu
                 }
             }
             Err(error) => {
-                eprintln!("plugin-host: error: line {line}: {error}");
+                eprintln!(
+                    "plugin-host: error: line {line}: {}",
+                    crate::terminal::escaped(&error.to_string())
+                );
                 shared.error.get_or_insert_with(|| error.to_string());
             }
         }

@@ -19,21 +19,25 @@ fn needs_escape(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
 }
 
+/// `text` with the same escapes, for stderr: error messages quote file names and what a
+/// plugin file says.
+pub(crate) fn escaped(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for c in text.chars() {
+        if needs_escape(c) {
+            safe.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
+}
+
 impl<W: Write> Write for TerminalSafe<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match std::str::from_utf8(buf) {
             Ok(text) if !text.chars().any(needs_escape) => self.0.write_all(buf)?,
-            Ok(text) => {
-                let mut safe = String::with_capacity(text.len() + 16);
-                for c in text.chars() {
-                    if needs_escape(c) {
-                        safe.push_str(&format!("\\u{:04x}", u32::from(c)));
-                    } else {
-                        safe.push(c);
-                    }
-                }
-                self.0.write_all(safe.as_bytes())?;
-            }
+            Ok(text) => self.0.write_all(escaped(text).as_bytes())?,
             // Not text (formatted output always is): escape the ASCII control bytes.
             Err(_) => {
                 for &byte in buf {
