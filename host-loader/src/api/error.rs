@@ -80,17 +80,22 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// An error body, `{"error": {"code", "message", "reason"?}}`: the API's, and the CLI's with
+/// `--json`.
+pub fn body(code: &str, message: &str, reason: Option<&str>) -> serde_json::Value {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let (Some(reason), Some(object)) = (reason, error.as_object_mut()) {
+        object.insert("reason".into(), reason.into());
+    }
+    serde_json::json!({ "error": error })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
-        if let Some(object) = error.as_object_mut() {
-            if let Some(reason) = self.reason {
-                object.insert("reason".into(), reason.into());
-            }
-            if let Some(decision) = self.decision {
-                object.insert("decision".into(), decision);
-            }
+        let mut body = body(self.code, &self.message, self.reason);
+        if let (Some(decision), Some(error)) = (self.decision, body["error"].as_object_mut()) {
+            error.insert("decision".into(), decision);
         }
-        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+        (self.status, Json(body)).into_response()
     }
 }

@@ -194,15 +194,8 @@ fn main() -> ExitCode {
             }
             if json {
                 // The same shape as the HTTP API's error bodies.
-                let mut body = serde_json::json!({ "code": code, "message": format!("{error:#}") });
-                if let (Some(reason), Some(object)) = (reason, body.as_object_mut()) {
-                    object.insert("reason".into(), reason.into());
-                }
-                let _ = writeln!(
-                    terminal::stdout(),
-                    "{}",
-                    serde_json::json!({ "error": body })
-                );
+                let body = host_loader::api::error::body(code, &format!("{error:#}"), reason);
+                let _ = writeln!(terminal::stdout(), "{body}");
             }
             ExitCode::from(2)
         }
@@ -767,8 +760,7 @@ fn run(args: &RunArgs<'_>) -> Result<ExitCode> {
     let mut stdout_closed = false;
     pool.call_many(hook, &inputs.calls, |index, result| {
         all_ok &= result.status == Outcome::Ok;
-        let line = inputs.lines.get(index).copied().unwrap_or(index + 1);
-        if !stdout_closed && print_result(&mut out, line, &result, json).is_err() {
+        if !stdout_closed && print_result(&mut out, inputs.line(index), &result, json).is_err() {
             // stdout closed (e.g. piped into `head`): keep quiet from now on.
             stdout_closed = true;
         }
@@ -807,6 +799,13 @@ pub(crate) struct Inputs<'a> {
     /// Each call's line in the input, from 1 (blank lines count, so that a result names the
     /// line an editor shows); 1 without `--jsonl`.
     pub lines: Vec<usize>,
+}
+
+impl Inputs<'_> {
+    /// The input line of call `index`.
+    pub fn line(&self, index: usize) -> usize {
+        self.lines.get(index).copied().unwrap_or(index + 1)
+    }
 }
 
 pub(crate) fn split_inputs(bytes: &[u8], jsonl: bool) -> Inputs<'_> {

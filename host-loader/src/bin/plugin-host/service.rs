@@ -526,7 +526,7 @@ fn dispatch(host: &Host, hook: &str, inputs: &crate::Inputs, json: bool) -> Resu
         closed: false,
     });
     let sink = |index: usize, record: Result<CallRecord, ServiceError>| {
-        let line = inputs.lines.get(index).copied().unwrap_or(index + 1);
+        let line = inputs.line(index);
         let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
         match record {
             Ok(record) => {
